@@ -1,0 +1,26 @@
+"""Plain helper functions shared by the tests (import as `from helpers import ...`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_np(a):
+    """Host copy of a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def low_rank_nonneg(rng, n_samples=60, n_features=30, rank=4, noise=0.0):
+    """Non-negative data X = H W (+ noise) of exact rank ``rank``; returns X, H, W."""
+    H = rng.uniform(0, 1, size=(n_samples, rank))
+    W = rng.uniform(0, 1, size=(rank, n_features))
+    X = H @ W / rank
+    if noise:
+        X = np.abs(X + noise * rng.standard_normal(X.shape))
+    return X, H, W
+
+
+def away_from_zero(rng, shape, low=0.05, high=1.0):
+    """Random values of both signs with |a| >= low (avoids the kink of the leaky ReLU)."""
+    mag = rng.uniform(low, high, size=shape)
+    return mag * rng.choice([-1.0, 1.0], size=shape)

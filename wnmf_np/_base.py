@@ -1,0 +1,229 @@
+"""The estimator shell shared by WNMF, DeepWNMF and DeconvWNMF.
+
+Subclasses provide the model (its forward/backward pair and parameter shapes) and how
+latents are read off; parameter validation, data checks, backend choice, the training
+driver and the sklearn API live here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._backend import BACKENDS, Backend, resolve_backend
+from ._fit import H_UPDATES, TrainConfig, train
+from ._init import INITS
+from ._losses import KL_EPS, LossSpec
+from ._optim import AdamWConfig
+from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
+from ._validation import (
+    NAN_POLICIES,
+    check_data,
+    check_dtype,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state_seed,
+)
+from .kernels import get_kernels
+
+LOSS_NAMES = ("l1", "l2", "huber", "kl")
+L2_MODES = ("decoupled", "penalty")
+
+
+class BaseWNMF(TransformerMixin, BaseEstimator):
+    """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
+
+    # ---------------------------------------------------------------- hooks
+    def _make_model(self, n_features: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _validate_extra(self, n_features: int) -> None:
+        """Subclass-specific parameter checks (called in fit)."""
+
+    # ---------------------------------------------------------- validation
+    def _validate_common(self) -> dict:
+        """Check the shared hyper-parameters; return the derived settings."""
+        check_float("eta", self.eta, low=0.0, high=1.0)
+        check_float("l2", self.l2, low=0.0)
+        check_option("l2_mode", self.l2_mode, L2_MODES)
+        check_option("loss", self.loss, LOSS_NAMES)
+        check_float("huber_delta", self.huber_delta, low=0.0, low_open=True)
+        if not callable(self.eta_schedule):
+            check_option("eta_schedule", self.eta_schedule, ETA_SCHEDULES)
+        check_option("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("max_epochs", self.max_epochs, low=1)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}.")
+        for i, b in enumerate(self.betas):
+            check_float(f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
+        check_float("adam_eps", self.adam_eps, low=0.0, low_open=True)
+        check_float("tol", self.tol, low=0.0)
+        if self.n_iter_no_change is not None:
+            check_int("n_iter_no_change", self.n_iter_no_change, low=1)
+        check_option("init", self.init, INITS)
+        check_option("h_update", self.h_update, H_UPDATES)
+        check_option("backend", self.backend, BACKENDS)
+        check_option("nan_policy", self.nan_policy, NAN_POLICIES)
+        check_int("verbose", self.verbose, low=0)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
+        return {"dtype": check_dtype(self.dtype)}
+
+    def _train_config(self, max_epochs: int, steps_per_epoch: int, eta_schedule, label: str) -> TrainConfig:
+        decoupled = self.l2_mode == "decoupled"
+        optimizer = AdamWConfig(
+            lr=float(self.lr),
+            beta1=float(self.betas[0]),
+            beta2=float(self.betas[1]),
+            eps=float(self.adam_eps),
+            weight_decay=float(self.l2) if decoupled else 0.0,
+            l2_penalty=0.0 if decoupled else float(self.l2),
+        )
+        param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
+        return TrainConfig(
+            loss=LossSpec(self.loss, param),
+            optimizer=optimizer,
+            batch_size=int(self.batch_size),
+            max_epochs=max_epochs,
+            eta_schedule=eta_schedule,
+            lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs * steps_per_epoch),
+            h_update=self.h_update,
+            tol=float(self.tol),
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=int(self.verbose),
+            callback=self.callback,
+            label=label,
+        )
+
+    def _prepare(self, X, mask, *, reset: bool):
+        """Validate data; returns (backend, X, observed)."""
+        settings = self._validate_common()
+        backend = resolve_backend(self.backend, X)
+        X, observed = check_data(
+            X,
+            backend,
+            settings["dtype"],
+            nan_policy=self.nan_policy,
+            mask=mask,
+            non_negative=self.loss == "kl",
+        )
+        if not reset:
+            check_is_fitted(self)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}."
+                )
+        return backend, X, observed
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y=None, *, mask=None):
+        """Learn the factors from X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, samples as rows (the paper's matrix transposed). NumPy or CuPy.
+        y : ignored
+        mask : bool array-like of shape (n_samples, n_features), optional
+            True where an entry is observed; unobserved entries do not enter the loss.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, mask)
+        return self
+
+    def fit_transform(self, X, y=None, *, mask=None):
+        """Fit and return the latents φη(H) of the training samples, (n_samples, n_latent)."""
+        self._fit(X, mask)
+        return self._latents_of(self.params_, self.final_eta_)
+
+    def _fit(self, X, mask):
+        backend, X, observed = self._prepare(X, mask, reset=True)
+        n_samples, n_features = X.shape
+        self._validate_extra(n_features)
+        dtype = X.dtype.type
+        rng = check_random_state_seed(self.random_state)
+        model = self._make_model(n_features)
+        data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
+        params = self._init_params(model, n_samples, n_features, rng, data_mean, dtype, backend)
+        eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
+        steps = -(-n_samples // min(int(self.batch_size), n_samples))
+        config = self._train_config(int(self.max_epochs), steps, eta_schedule, "fit")
+        kernels = get_kernels(backend.name)
+        state = train(model, params, X, observed, config, backend, kernels, rng, trainable=tuple(params))
+        self.final_eta_ = float(eta_schedule(max(state.epoch - 1, 0)))
+        self._store(model, params, state, X, observed, backend)
+        return self
+
+    def _init_params(self, model, n_samples, n_features, rng, data_mean, dtype, backend: Backend) -> dict:
+        from ._init import init_factor
+
+        params = {}
+        for name, shape in model.param_shapes(n_samples, n_features).items():
+            host = init_factor(shape, self.init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype)
+            params[name] = backend.asarray(host)
+        return params
+
+    def _store(self, model, params, state, X, observed, backend):
+        self.model_ = model
+        self.params_ = params
+        self.train_state_ = state
+        self.backend_ = backend.name
+        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = state.epoch
+        self.loss_curve_ = list(state.loss_curve)
+        self.reconstruction_err_ = self._reconstruction_error(X, observed, backend)
+
+    def _reconstruction_error(self, X, observed, backend: Backend, chunk: int = 4096) -> float:
+        """Frobenius norm of the residual over observed entries, computed in row chunks."""
+        xp = backend.xp
+        total = 0.0
+        H = self.params_[self.model_.sample_param]
+        for start in range(0, X.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_) - X[rows]
+            if observed is not None:
+                R = R * observed[rows]
+            total += float(xp.sum(R * R))
+        return float(np.sqrt(total))
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X, *, mask=None):
+        """Latents of new samples with the learnt factors fixed.
+
+        The latents start from the least-squares solution of the activated problem
+        (mapped through φη⁻¹) and are then refined by the same AdamW training on the
+        same loss, with only the latents trainable, at the final η of the fit. The result
+        is deterministic given ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_new, n_features)
+        mask : bool array-like like X, optional
+
+        Returns
+        -------
+        Z : array of shape (n_samples_new, n_latent), on X's backend
+        """
+        check_is_fitted(self)
+        backend, X, observed = self._prepare(X, mask, reset=False)
+        rng = check_random_state_seed(self.random_state)
+        params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}
+        params[self.model_.sample_param] = self._warm_start_latents(params, X, observed, backend)
+        schedule = make_eta_schedule("constant", self.final_eta_, 1)
+        steps = -(-X.shape[0] // min(int(self.batch_size), X.shape[0]))
+        config = self._train_config(int(self.max_epochs), steps, schedule, "transform")
+        kernels = get_kernels(backend.name)
+        train(self.model_, params, X, observed, config, backend, kernels, rng, trainable=(self.model_.sample_param,))
+        return self._latents_of(params, self.final_eta_)
+
+    def inverse_transform(self, Z):
+        """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""
+        check_is_fitted(self)
+        return self._decode(Z)

@@ -1,0 +1,221 @@
+"""The training driver: epochs of shuffled mini-batches of samples, AdamW, schedules,
+early stopping, callbacks, progress and divergence checks.
+
+Only the model's forward/backward pair differs between shallow, deep and deconvolutional
+WNMF; everything here is shared. One step (samples as rows, see :mod:`wnmf_np._shallow`):
+
+    rows = next batch of the epoch's permutation
+    Y, cache = model.forward(params, H[rows], η_epoch)        (b, n_features)
+    loss, G = fused loss value and dL/dY (G overwrites Y)
+    grads = model.backward(G, cache)
+    AdamW on every trainable full parameter, and on H[rows] (lazy) or all of H (dense)
+
+The loss stays on the device during an epoch; it is synchronised with the host once per
+epoch (to record the curve, check for divergence and decide early stopping).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._backend import Backend
+from ._losses import LossSpec
+from ._optim import AdamWConfig, AdamWState, init_state
+from .kernels import KernelSet
+
+H_UPDATES = ("lazy", "dense")
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything the driver needs besides the model, parameters and data.
+
+    Attributes
+    ----------
+    loss : LossSpec
+    optimizer : AdamWConfig
+        ``weight_decay`` / ``l2_penalty`` carry λ in the decoupled / penalty form.
+    batch_size, max_epochs : int
+    eta_schedule : callable epoch -> η
+    lr_schedule : callable step -> factor of ``optimizer.lr``
+    h_update : {"lazy", "dense"}
+    tol : float
+        An epoch improves when its loss is below ``best * (1 - tol)``.
+    n_iter_no_change : int or None
+        Stop after this many epochs without improvement (None: never stop early).
+    verbose : int
+    callback : callable(epoch, info) -> bool or None, optional
+        Called after every epoch with a dict (loss, eta, lr, elapsed); return True to stop.
+    """
+
+    loss: LossSpec
+    optimizer: AdamWConfig
+    batch_size: int
+    max_epochs: int
+    eta_schedule: Callable[[int], float]
+    lr_schedule: Callable[[int], float]
+    h_update: str = "lazy"
+    tol: float = 1e-4
+    n_iter_no_change: int | None = 10
+    verbose: int = 0
+    callback: Callable | None = None
+    label: str = "fit"
+
+
+@dataclass
+class TrainState:
+    """Mutable training state: optimizer states, counters and history (resumable)."""
+
+    opt: dict = field(default_factory=dict)
+    epoch: int = 0
+    step: int = 0
+    loss_curve: list = field(default_factory=list)
+    best_loss: float = math.inf
+    epochs_no_improve: int = 0
+    stopped_early: bool = False
+
+
+def init_train_state(params: dict, trainable: tuple, sample_param: str, h_update: str) -> TrainState:
+    """Fresh optimizer state for every trainable parameter (per-row for lazy latents)."""
+    opt = {}
+    for name in trainable:
+        per_row = name == sample_param and h_update == "lazy"
+        opt[name] = init_state(params[name], per_row=per_row)
+    return TrainState(opt=opt)
+
+
+def train(
+    model: Any,
+    params: dict,
+    X,
+    observed,
+    config: TrainConfig,
+    backend: Backend,
+    kernels: KernelSet,
+    rng: np.random.Generator,
+    *,
+    trainable: tuple = ("W", "H"),
+    state: TrainState | None = None,
+) -> TrainState:
+    """Run epochs until ``max_epochs``, early stopping or a callback says stop.
+
+    Parameters
+    ----------
+    model : object with ``sample_param``, ``forward(params, H_rows, eta)`` and
+        ``backward(G, cache, need)``
+    params : dict of arrays on ``backend``, updated in place
+    X : array of shape (n_samples, n_features) on ``backend`` (missing entries zero)
+    observed : bool array like X, or None
+    config : TrainConfig
+    backend : Backend
+    kernels : KernelSet
+    rng : numpy Generator for the batch order
+    trainable : names of the parameters to update (e.g. only the latents in ``transform``)
+    state : TrainState to resume from, or None to start afresh
+
+    Returns
+    -------
+    TrainState
+    """
+    xp = backend.xp
+    sample = model.sample_param
+    if state is None:
+        state = init_train_state(params, trainable, sample, config.h_update)
+    n_samples = X.shape[0]
+    batch = min(config.batch_size, n_samples)
+    steps_per_epoch = math.ceil(n_samples / batch)
+    opt_cfg = config.optimizer
+    start = time.perf_counter()
+    last_print = -math.inf
+    while state.epoch < config.max_epochs:
+        eta = config.eta_schedule(state.epoch)
+        order = xp.asarray(rng.permutation(n_samples))
+        epoch_total = 0.0
+        for k in range(steps_per_epoch):
+            rows = order[k * batch : (k + 1) * batch]
+            lr = opt_cfg.lr * config.lr_schedule(state.step)
+            value = _step(model, params, X, observed, rows, eta, lr, config, kernels, state, trainable, xp)
+            epoch_total = epoch_total + value
+            state.step += 1
+        epoch_loss = float(epoch_total) / steps_per_epoch  # the one host sync per epoch
+        state.epoch += 1
+        state.loss_curve.append(epoch_loss)
+        if not math.isfinite(epoch_loss):
+            raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, X, xp))
+        stop = _early_stop(state, epoch_loss, config)
+        elapsed = time.perf_counter() - start
+        info = {"loss": epoch_loss, "eta": eta, "lr": lr, "elapsed": elapsed, "epoch": state.epoch}
+        if config.verbose and (config.verbose > 1 or elapsed - last_print >= 1.0 or stop or state.epoch == config.max_epochs):
+            last_print = elapsed
+            print(
+                f"[wnmf_np {config.label}] epoch {state.epoch:>4d}/{config.max_epochs}  loss {epoch_loss:.6g}  "
+                f"eta {eta:.3g}  lr {lr:.3g}  {elapsed:.1f}s",
+                file=sys.stdout,
+                flush=True,
+            )
+        if config.callback is not None and config.callback(state.epoch, info):
+            break
+        if stop:
+            state.stopped_early = True
+            break
+    return state
+
+
+def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, trainable, xp):
+    """One mini-batch step; returns the batch loss (device scalar or float)."""
+    sample = model.sample_param
+    H_rows = params[sample][rows]
+    Y, cache = model.forward(params, H_rows, eta)
+    X_b = X[rows]
+    obs_b = None if observed is None else observed[rows]
+    Y = xp.ascontiguousarray(Y)
+    value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
+    grads = model.backward(Y, cache, need=trainable)
+    o = config.optimizer
+    hyper = (lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.l2_penalty)
+    for name in trainable:
+        st: AdamWState = state.opt[name]
+        g = xp.ascontiguousarray(grads[name])
+        if name != sample:
+            t = st.step + 1
+            kernels.adamw_(params[name], g, st.m, st.v, t, *hyper)
+            state.opt[name] = st._replace(step=t)
+        elif config.h_update == "lazy":
+            kernels.adamw_rows_(params[name], g, rows, st.m, st.v, st.step, *hyper)
+        else:  # dense: what a framework optimizer over the whole H does
+            full = xp.zeros_like(params[name])
+            full[rows] = g
+            t = st.step + 1
+            kernels.adamw_(params[name], full, st.m, st.v, t, *hyper)
+            state.opt[name] = st._replace(step=t)
+    return value
+
+
+def _early_stop(state: TrainState, loss: float, config: TrainConfig) -> bool:
+    if config.n_iter_no_change is None:
+        return False
+    if loss < state.best_loss - config.tol * abs(state.best_loss):
+        state.best_loss = loss
+        state.epochs_no_improve = 0
+        return False
+    state.epochs_no_improve += 1
+    return state.epochs_no_improve >= config.n_iter_no_change
+
+
+def _divergence_message(loss, epoch, opt: AdamWConfig, X, xp) -> str:
+    scale = float(xp.max(xp.abs(X)))
+    return (
+        f"training diverged: the epoch loss became {loss} at epoch {epoch}. "
+        f"Try a smaller learning rate (lr={opt.lr:g}), scaling the data (max |X| = {scale:.3g}; "
+        "values of order 1 work best, e.g. divide by X.max()), or dtype='float64'."
+    )

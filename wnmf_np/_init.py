@@ -1,0 +1,34 @@
+"""Initial values of the factors (on the host, from a seeded NumPy Generator).
+
+``"he_uniform"`` (default, the paper's recipe after He et al. 2015): every entry of W and H
+uniform on [-a, a] with a = sqrt(6 / r), the He/Kaiming uniform bound for a ReLU layer of
+fan-in r (the inner dimension of the product). Entries start with both signs: that is
+what makes η = 0 (ReLU) hard, since a negative entry then gets no gradient.
+
+``"random_nonneg"``: uniform on [0, 2c] with c = sqrt(mean(X) / r), so that E[φ(H) φ(W)]
+matches the mean of the data (the scaling of scikit-learn's random NMF init).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INITS = ("he_uniform", "random_nonneg")
+
+
+def init_factor(shape, init: str, rng: np.random.Generator, *, rank: int, data_mean: float, dtype) -> np.ndarray:
+    """Draw one factor of ``shape`` for a product with inner dimension ``rank``.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype`` (host memory)
+    """
+    if init == "he_uniform":
+        a = math.sqrt(6.0 / rank)
+        return rng.uniform(-a, a, size=shape).astype(dtype)
+    if init == "random_nonneg":
+        c = math.sqrt(max(data_mean, 0.0) / rank) or 1.0 / math.sqrt(rank)
+        return rng.uniform(0.0, 2.0 * c, size=shape).astype(dtype)
+    raise ValueError(f"init must be one of {INITS}, got {init!r}.")

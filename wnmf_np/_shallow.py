@@ -1,0 +1,94 @@
+"""Forward and backward of shallow WNMF, X ≈ φη(H) φη(W) (paper eq. 9, sklearn orientation).
+
+Orientation: the paper factorises its m × n matrix (samples as columns) as φη(W) φη(H)
+with W (m, r) and H (r, n). Here, as everywhere inside wnmf_np, data has samples as rows,
+X of shape (n_samples, n_features) = the paper's X transposed, and the parameters are
+stored transposed as well:
+
+    W : (r, n_features)   = paper W.T   (components; φη(W) is ``components_``)
+    H : (n_samples, r)    = paper H.T   (latents;    φη(H) is what ``transform`` returns)
+
+so that a batch of rows ``b`` is reconstructed as Y = φη(H_b) φη(W), shape (b, n_features).
+
+Backward, with G = dL/dY of shape (b, n_features), A = φη(H_b), B = φη(W):
+
+    dL/dB = Aᵀ G          (r, n_features)     dL/dW = dL/dB ⊙ φη'(W)
+    dL/dA = G Bᵀ          (b, r)              dL/dH_b = dL/dA ⊙ φη'(H_b)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._activations import leaky_relu, leaky_relu_grad
+
+
+class ShallowCache(NamedTuple):
+    """What backward needs from forward."""
+
+    W: object
+    H_rows: object
+    A: object  # φη(H_b), (b, r)
+    B: object  # φη(W), (r, n_features)
+    eta: float
+
+
+class ShallowModel:
+    """The shallow WNMF forward/backward pair over a parameter dict ``{"W", "H"}``.
+
+    ``H`` is the per-sample parameter (rows = samples): the training driver gathers the
+    batch rows ``H[rows]`` and passes them in, and gets the gradient of those rows back.
+    """
+
+    sample_param = "H"
+
+    def __init__(self, n_components: int):
+        self.n_components = n_components
+
+    def param_shapes(self, n_samples: int, n_features: int) -> dict:
+        """Shapes of the parameters for data of shape (n_samples, n_features)."""
+        r = self.n_components
+        return {"W": (r, n_features), "H": (n_samples, r)}
+
+    def fan_in(self, name: str) -> int:
+        """Inner dimension of the product each parameter enters (for the init scale)."""
+        return self.n_components
+
+    def forward(self, params: dict, H_rows, eta: float):
+        """Reconstruct a batch.
+
+        Parameters
+        ----------
+        params : dict with "W" of shape (r, n_features)
+        H_rows : array of shape (b, r), the batch rows of H
+        eta : float
+
+        Returns
+        -------
+        Y : array of shape (b, n_features)
+        cache : ShallowCache
+        """
+        W = params["W"]
+        A = leaky_relu(H_rows, eta)
+        B = leaky_relu(W, eta)
+        return A @ B, ShallowCache(W, H_rows, A, B, eta)
+
+    def backward(self, G, cache: ShallowCache, need=("W", "H")) -> dict:
+        """Gradients of the loss w.r.t. W (full) and H_b (batch rows), given G = dL/dY.
+
+        ``need`` names the parameters whose gradient is wanted (a frozen W is skipped).
+        """
+        grads = {}
+        if "W" in need:
+            grads["W"] = (cache.A.T @ G) * leaky_relu_grad(cache.W, cache.eta)
+        if "H" in need:
+            grads["H"] = (G @ cache.B.T) * leaky_relu_grad(cache.H_rows, cache.eta)
+        return grads
+
+    def reconstruct(self, params: dict, H_rows, eta: float):
+        """φη(H_rows) φη(W), shape (b, n_features)."""
+        return leaky_relu(H_rows, eta) @ leaky_relu(params["W"], eta)
+
+    def latents(self, params: dict, eta: float):
+        """φη(H), shape (n_samples, r)."""
+        return leaky_relu(params["H"], eta)

@@ -1,0 +1,194 @@
+"""The shallow WNMF estimator and its functional form in the paper's convention."""
+
+from __future__ import annotations
+
+from ._activations import inverse_leaky_relu, leaky_relu
+from ._backend import Backend, namespace_of
+from ._base import BaseWNMF
+from ._shallow import ShallowModel
+from ._validation import check_int
+
+
+class WNMF(BaseWNMF):
+    """Weakly non-negative matrix factorisation, X ≈ φη(H) φη(W) (Kobayashi & Watanabe).
+
+    φη(a) = max(a, η a) is a leaky ReLU; W and H are real-valued and trained end to end
+    by mini-batch AdamW on a reconstruction loss (L1 by default) with L2 regularisation
+    λ (``l2``). Small η (default 0.1) makes the factors *almost* non-negative.
+
+    Orientation: sklearn's. ``X`` is (n_samples, n_features), the paper's matrix
+    transposed; ``components_`` = φη(W) is (n_components, n_features) and the latents
+    φη(H) returned by ``fit_transform``/``transform`` are (n_samples, n_components).
+
+    Parameters
+    ----------
+    n_components : int
+        Rank r (>= 1).
+    eta : float in [0, 1], default 0.1
+        Slope of φη on negatives: 1 = plain MF, 0 = ReLU (hard NMF, hard to optimise).
+        With an η schedule, the final η.
+    l2 : float >= 0, default 0.1
+        λ of the L2 regularisation of both factors.
+    l2_mode : {"decoupled", "penalty"}, default "decoupled"
+        ``"decoupled"``: AdamW's decoupled weight decay, p ← p(1 − lr λ) each update (the
+        paper's recipe, AdamW with weight decay λ). ``"penalty"``: the explicit term
+        λ(‖W‖² + ‖H_b‖²) added to the mini-batch objective, whose gradient 2λp goes
+        through Adam's normalisation. See docs/math.md for the difference at η = 0.
+    loss : {"l1", "l2", "huber", "kl"}, default "l1"
+        Mean reduction over observed entries; see :mod:`wnmf_np._losses`. "kl" needs X >= 0.
+    huber_delta : float > 0, default 1.0
+        Threshold δ of the Huber loss.
+    eta_schedule : {"constant", "linear", "cosine"} or callable, default "constant"
+        "linear"/"cosine": curriculum from η = 1 down to ``eta`` over ``max_epochs``;
+        a callable maps the epoch (0-based) to η.
+    lr_schedule : {"constant", "cosine"}, default "cosine"
+    batch_size : int, default 32
+        Samples per mini-batch.
+    max_epochs : int, default 100
+    lr : float, default 1e-2
+        AdamW learning rate (the paper uses 1e-3 with several hundred epochs; see
+        docs/performance.md for how the default was chosen).
+    betas : (float, float), default (0.9, 0.999)
+    adam_eps : float, default 1e-8
+    tol : float, default 1e-4
+        Relative improvement of the epoch loss that counts as progress.
+    n_iter_no_change : int or None, default 10
+        Stop after this many epochs without progress; None disables early stopping.
+    init : {"he_uniform", "random_nonneg"}, default "he_uniform"
+        See :mod:`wnmf_np._init`.
+    h_update : {"lazy", "dense"}, default "lazy"
+        "lazy": only the batch's latents (and their Adam moments) change in a step, O(r b);
+        "dense": all latents step every time, as a framework optimizer over the whole H.
+    backend : {"auto", "numpy", "cupy"}, default "auto"
+        "auto" follows X (a CuPy X is factorised on the GPU).
+    dtype : {"float32", "float64"}, default "float32"
+    nan_policy : {"raise", "omit"}, default "raise"
+        "omit": NaN entries of X are missing values, left out of the loss.
+    random_state : int, Generator or None
+        Seeds the initialisation and the batch order; the same seed on the same backend
+        gives identical factors.
+    verbose : int, default 0
+        1: a progress line at most every second; 2: a line per epoch.
+    callback : callable(epoch, info) -> bool, optional
+        Called after each epoch with a dict (epoch, loss, eta, lr, elapsed); return True
+        to stop training.
+
+    Attributes
+    ----------
+    components_ : array of shape (n_components, n_features)
+        φη(W), the (almost non-negative) basis.
+    latents_ : array of shape (n_samples, n_components)
+        φη(H) of the training samples.
+    params_ : dict
+        Raw parameters: "W" (n_components, n_features) and "H" (n_samples, n_components).
+    loss_curve_ : list of float
+        Mean mini-batch loss of each epoch.
+    n_iter_ : int
+        Epochs run.
+    reconstruction_err_ : float
+        ‖X − φη(H) φη(W)‖_F over the observed entries.
+    final_eta_ : float
+        η at the end of training (used by transform).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_components,
+        *,
+        eta=0.1,
+        l2=0.1,
+        l2_mode="decoupled",
+        loss="l1",
+        huber_delta=1.0,
+        eta_schedule="constant",
+        lr_schedule="cosine",
+        batch_size=32,
+        max_epochs=100,
+        lr=1e-2,
+        betas=(0.9, 0.999),
+        adam_eps=1e-8,
+        tol=1e-4,
+        n_iter_no_change=10,
+        init="he_uniform",
+        h_update="lazy",
+        backend="auto",
+        dtype="float32",
+        nan_policy="raise",
+        random_state=None,
+        verbose=0,
+        callback=None,
+    ):
+        self.n_components = n_components
+        self.eta = eta
+        self.l2 = l2
+        self.l2_mode = l2_mode
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.eta_schedule = eta_schedule
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.betas = betas
+        self.adam_eps = adam_eps
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+        self.h_update = h_update
+        self.backend = backend
+        self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+
+    def _make_model(self, n_features: int) -> ShallowModel:
+        return ShallowModel(check_int("n_components", self.n_components, low=1))
+
+    def _latents_of(self, params: dict, eta: float):
+        return leaky_relu(params["H"], eta)
+
+    def _store(self, model, params, state, X, observed, backend):
+        super()._store(model, params, state, X, observed, backend)
+        self.components_ = leaky_relu(params["W"], self.final_eta_)
+        self.latents_ = leaky_relu(params["H"], self.final_eta_)
+
+    def _warm_start_latents(self, params: dict, X, observed, backend: Backend):
+        """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)."""
+        xp = backend.xp
+        B = leaky_relu(params["W"], self.final_eta_)
+        gram = B @ B.T
+        ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
+        gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
+        A = xp.linalg.solve(gram, B @ X.T).T
+        return xp.ascontiguousarray(inverse_leaky_relu(A, self.final_eta_).astype(X.dtype))
+
+    def _decode(self, Z):
+        xp = namespace_of(self.components_)
+        return xp.asarray(Z, dtype=self.components_.dtype) @ self.components_
+
+
+def wnmf(X, n_components, **kwargs):
+    """Functional WNMF in the paper's convention.
+
+    Parameters
+    ----------
+    X : array of shape (m, n)
+        Data with samples as *columns* (the paper's convention).
+    n_components : int
+        Rank r.
+    **kwargs
+        Any :class:`WNMF` parameter.
+
+    Returns
+    -------
+    W : array of shape (m, r)
+        φη(W), the basis.
+    H : array of shape (r, n)
+        φη(H), the latents; X ≈ W @ H.
+    """
+    xp = namespace_of(X)
+    model = WNMF(n_components, **kwargs)
+    latents = model.fit_transform(xp.asarray(X).T)
+    return model.components_.T, latents.T

@@ -1,0 +1,56 @@
+"""Fused kernels behind one interface, looked up per backend.
+
+Each kernel set provides the same in-place operations:
+
+``adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty)``
+    One AdamW step on a whole parameter (see :mod:`wnmf_np._optim` for the equations);
+    ``step`` is the new step count t >= 1 used in the bias corrections.
+``adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weight_decay, l2_penalty)``
+    The same on ``param[rows]`` only, with per-row step counts ``steps`` (incremented).
+``loss_grad_(name, X, Y, observed, param) -> value``
+    Loss value (0-d array or float) of :mod:`wnmf_np._losses`, overwriting ``Y`` with dL/dY.
+
+Implementations: ``reference`` (plain array code over any namespace, the test oracle),
+``numba`` (CPU), ``cupy`` (GPU, imported lazily). ``get_kernels(backend_name)`` picks the
+fast set for a backend.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+
+class KernelSet(NamedTuple):
+    """The fused operations of one implementation (see the module docstring)."""
+
+    name: str
+    adamw_: Callable
+    adamw_rows_: Callable
+    loss_grad_: Callable
+
+
+def get_kernels(backend_name: str, impl: str = "fast") -> KernelSet:
+    """Kernel set for ``backend_name`` ("numpy" or "cupy").
+
+    Parameters
+    ----------
+    backend_name : {"numpy", "cupy"}
+    impl : {"fast", "reference"}
+        ``"fast"``: numba on NumPy, CUDA kernels on CuPy. ``"reference"``: the plain array
+        code (works on both).
+    """
+    if impl == "reference":
+        from . import _reference
+
+        return _reference.KERNELS
+    if impl != "fast":
+        raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}.")
+    if backend_name == "numpy":
+        from . import _numba
+
+        return _numba.KERNELS
+    if backend_name == "cupy":
+        from . import _cupy
+
+        return _cupy.get_kernel_set()
+    raise ValueError(f"no kernels for backend {backend_name!r}.")

@@ -1,0 +1,197 @@
+"""numba CPU kernels: fused AdamW updates and fused loss value + gradient.
+
+Each kernel makes one pass over memory where the reference makes several (temporaries
+for m̂, v̂, residuals, signs...). The loops are serial: measured on the 2-core CI machine,
+threading these memory-bound loops gains little and numba's OpenMP threads can fight
+OpenBLAS's threads in the surrounding matrix products (see docs/performance.md).
+The Python wrappers flatten arrays (C-contiguous views, no copies) and check layouts.
+Under ``NUMBA_DISABLE_JIT=1`` the same code runs as plain Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from . import KernelSet
+
+_JIT = dict(nogil=True, cache=True, fastmath=False)
+
+
+# ----------------------------------------------------------------------------- AdamW
+@nb.njit(**_JIT)
+def _adamw_flat(p, g, m, v, lr, b1, b2, eps, wd, l2, bc1, bc2):
+    """p ← p(1 − lr·wd) − lr·(m/bc1)/(√(v/bc2)+ε) after the moment updates; in place."""
+    decay = 1.0 - lr * wd
+    inv_bc1 = 1.0 / bc1
+    inv_sqrt_bc2 = 1.0 / math.sqrt(bc2)
+    for i in range(p.size):
+        gi = g[i] + 2.0 * l2 * p[i]
+        mi = b1 * m[i] + (1.0 - b1) * gi
+        vi = b2 * v[i] + (1.0 - b2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] * decay - lr * (mi * inv_bc1) / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+@nb.njit(**_JIT)
+def _adamw_rows_2d(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
+    """Row-wise AdamW on p[rows] (p, m, v: (n, k); g: (b, k)) with per-row steps."""
+    decay = 1.0 - lr * wd
+    for j in range(rows.size):
+        i = rows[j]
+        t = steps[i] + 1
+        steps[i] = t
+        inv_bc1 = 1.0 / (1.0 - b1**t)
+        inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+        for k in range(p.shape[1]):
+            pk = p[i, k]
+            gk = g[j, k] + 2.0 * l2 * pk
+            mk = b1 * m[i, k] + (1.0 - b1) * gk
+            vk = b2 * v[i, k] + (1.0 - b2) * gk * gk
+            m[i, k] = mk
+            v[i, k] = vk
+            p[i, k] = pk * decay - lr * (mk * inv_bc1) / (math.sqrt(vk) * inv_sqrt_bc2 + eps)
+
+
+def _flat(a, name):
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous for the fused kernel.")
+    return a.reshape(-1)
+
+
+def _rows2d(a, name):
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous for the fused kernel.")
+    return a.reshape(a.shape[0], -1)
+
+
+def adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """In-place fused AdamW step on a whole parameter (``step``: new step count t)."""
+    bc1 = 1.0 - beta1**step
+    bc2 = 1.0 - beta2**step
+    _adamw_flat(
+        _flat(param, "param"), _flat(grad, "grad"), _flat(m, "m"), _flat(v, "v"),
+        float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(l2_penalty), bc1, bc2,
+    )  # fmt: skip
+
+
+def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """In-place fused AdamW step on ``param[rows]`` with per-row step counts."""
+    _adamw_rows_2d(
+        _rows2d(param, "param"), _rows2d(grad_rows, "grad_rows"), np.ascontiguousarray(rows, dtype=np.int64),
+        _rows2d(m, "m"), _rows2d(v, "v"), steps,
+        float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(l2_penalty),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- losses
+# Each loss kernel overwrites y with dL/dy (already divided by N) and returns Σ w f.
+# ``w`` is a flat bool mask and ``use_w`` says whether to read it (a 1-element dummy
+# otherwise), so one compiled loop serves masked and unmasked data.
+
+
+@nb.njit(**_JIT)
+def _l1(x, y, w, use_w, inv_n):
+    total = 0.0
+    for i in range(x.size):
+        if use_w and not w[i]:
+            y[i] = 0.0
+            continue
+        r = y[i] - x[i]
+        if r > 0:
+            total += r
+            y[i] = inv_n
+        elif r < 0:
+            total -= r
+            y[i] = -inv_n
+        else:
+            y[i] = 0.0
+    return total
+
+
+@nb.njit(**_JIT)
+def _l2(x, y, w, use_w, inv_n):
+    total = 0.0
+    for i in range(x.size):
+        if use_w and not w[i]:
+            y[i] = 0.0
+            continue
+        r = y[i] - x[i]
+        total += 0.5 * r * r
+        y[i] = r * inv_n
+    return total
+
+
+@nb.njit(**_JIT)
+def _huber(x, y, w, use_w, inv_n, delta):
+    total = 0.0
+    for i in range(x.size):
+        if use_w and not w[i]:
+            y[i] = 0.0
+            continue
+        r = y[i] - x[i]
+        a = abs(r)
+        if a <= delta:
+            total += 0.5 * r * r
+            y[i] = r * inv_n
+        else:
+            total += delta * (a - 0.5 * delta)
+            y[i] = (delta if r > 0 else -delta) * inv_n
+    return total
+
+
+@nb.njit(**_JIT)
+def _kl(x, y, w, use_w, inv_n, eps):
+    total = 0.0
+    for i in range(x.size):
+        if use_w and not w[i]:
+            y[i] = 0.0
+            continue
+        xi = x[i]
+        yi = y[i]
+        yc = yi if yi > eps else eps
+        f = yc - xi
+        if xi > 0:
+            f += xi * (math.log(xi) - math.log(yc))
+        df = 1.0 - xi / yc
+        if yi < eps:
+            c = (xi if xi > eps else eps) / (eps * eps)
+            d = yi - eps
+            f += df * d + 0.5 * c * d * d
+            df += c * d
+        total += f
+        y[i] = df * inv_n
+    return total
+
+
+_DUMMY_MASK = np.ones(1, dtype=np.bool_)
+
+
+def loss_grad_(name, X, Y, observed, param):
+    """Fused loss value and gradient; ``Y`` (C-contiguous) is overwritten with dL/dY.
+
+    Returns the loss value as a Python float (the NumPy backend has nothing to sync).
+    """
+    x, y = _flat(X, "X"), _flat(Y, "Y")
+    if observed is None:
+        w, use_w, n_obs = _DUMMY_MASK, False, x.size
+    else:
+        w, use_w, n_obs = _flat(observed, "observed"), True, int(np.count_nonzero(observed))
+    inv_n = 1.0 / n_obs
+    if name == "l1":
+        total = _l1(x, y, w, use_w, inv_n)
+    elif name == "l2":
+        total = _l2(x, y, w, use_w, inv_n)
+    elif name == "huber":
+        total = _huber(x, y, w, use_w, inv_n, float(param))
+    elif name == "kl":
+        total = _kl(x, y, w, use_w, inv_n, float(param))
+    else:
+        raise ValueError(f"unknown loss {name!r}.")
+    return total * inv_n
+
+
+KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_)

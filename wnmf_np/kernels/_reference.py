@@ -1,0 +1,32 @@
+"""Reference kernels: the plain array code of :mod:`wnmf_np._optim` and
+:mod:`wnmf_np._losses` behind the in-place kernel interface. Works on any namespace."""
+
+from __future__ import annotations
+
+from .._losses import LOSSES
+from .._optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
+from . import KernelSet
+
+
+def adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """In-place AdamW step on a whole parameter; ``step`` is the new step count t."""
+    config = AdamWConfig(lr, beta1, beta2, eps, weight_decay, l2_penalty)
+    new_p, new_state = adamw_reference(param, grad, AdamWState(step - 1, m, v), config, lr)
+    param[...], m[...], v[...] = new_p, new_state.m, new_state.v
+
+
+def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """In-place AdamW step on ``param[rows]`` with per-row step counts."""
+    config = AdamWConfig(lr, beta1, beta2, eps, weight_decay, l2_penalty)
+    new_p, new_state = adamw_rows_reference(param, grad_rows, rows, AdamWState(steps, m, v), config, lr)
+    param[...], m[...], v[...], steps[...] = new_p, new_state.m, new_state.v, new_state.step
+
+
+def loss_grad_(name, X, Y, observed, param):
+    """Loss value; ``Y`` is overwritten with dL/dY."""
+    value, grad = LOSSES[name](X, Y, observed, param)
+    Y[...] = grad
+    return value
+
+
+KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_)
