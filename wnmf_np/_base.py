@@ -56,6 +56,8 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         check_int("batch_size", self.batch_size, low=1)
         check_int("max_epochs", self.max_epochs, low=1)
         check_float("lr", self.lr, low=0.0, low_open=True)
+        if self.latent_lr is not None:
+            check_float("latent_lr", self.latent_lr, low=0.0, low_open=True)
         if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}.")
         for i, b in enumerate(self.betas):
@@ -92,6 +94,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             eta_schedule=eta_schedule,
             lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs * steps_per_epoch),
             h_update=self.h_update,
+            latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
             tol=float(self.tol),
             n_iter_no_change=self.n_iter_no_change,
             verbose=int(self.verbose),
@@ -162,11 +165,12 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         return self
 
     def _init_params(self, model, n_samples, n_features, rng, data_mean, dtype, backend: Backend) -> dict:
-        from ._init import init_factor
+        from ._init import init_factor, resolve_init
 
+        init = resolve_init(self.init, self.loss)
         params = {}
         for name, shape in model.param_shapes(n_samples, n_features).items():
-            host = init_factor(shape, self.init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype)
+            host = init_factor(shape, init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype)
             params[name] = backend.asarray(host)
         return params
 
@@ -187,7 +191,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         H = self.params_[self.model_.sample_param]
         for start in range(0, X.shape[0], chunk):
             rows = slice(start, start + chunk)
-            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_) - X[rows]
+            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64) - X[rows]
             if observed is not None:
                 R = R * observed[rows]
             total += float(xp.sum(R * R))

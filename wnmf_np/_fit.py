@@ -49,6 +49,8 @@ class TrainConfig:
     eta_schedule : callable epoch -> η
     lr_schedule : callable step -> factor of ``optimizer.lr``
     h_update : {"lazy", "dense"}
+    latent_lr_factor : float
+        The per-sample parameter (latents) steps with ``lr * latent_lr_factor``.
     tol : float
         An epoch improves when its loss is below ``best * (1 - tol)``.
     n_iter_no_change : int or None
@@ -65,6 +67,7 @@ class TrainConfig:
     eta_schedule: Callable[[int], float]
     lr_schedule: Callable[[int], float]
     h_update: str = "lazy"
+    latent_lr_factor: float = 1.0
     tol: float = 1e-4
     n_iter_no_change: int | None = 10
     verbose: int = 0
@@ -182,8 +185,9 @@ def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, tra
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
     grads = model.backward(Y, cache, need=trainable)
     o = config.optimizer
-    hyper = (lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.l2_penalty)
     for name in trainable:
+        lr_p = lr * config.latent_lr_factor if name == sample else lr
+        hyper = (lr_p, o.beta1, o.beta2, o.eps, o.weight_decay, o.l2_penalty)
         st: AdamWState = state.opt[name]
         g = xp.ascontiguousarray(grads[name])
         if name != sample:

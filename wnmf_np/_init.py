@@ -5,6 +5,8 @@ uniform on [-a, a] with a = sqrt(6 / r), the He/Kaiming uniform bound for a ReLU
 fan-in r (the inner dimension of the product). Entries start with both signs: that is
 what makes η = 0 (ReLU) hard, since a negative entry then gets no gradient.
 
+``"auto"`` (default): ``"random_nonneg"`` for the KL loss, ``"he_uniform"`` otherwise.
+
 ``"random_nonneg"``: uniform on [0, 2c] with c = sqrt(mean(X) / r), so that E[φ(H) φ(W)]
 matches the mean of the data (the scaling of scikit-learn's random NMF init).
 """
@@ -15,7 +17,15 @@ import math
 
 import numpy as np
 
-INITS = ("he_uniform", "random_nonneg")
+INITS = ("auto", "he_uniform", "random_nonneg")
+
+
+def resolve_init(init: str, loss: str) -> str:
+    """``"auto"``: ``"random_nonneg"`` for the KL loss (whose reconstruction should start
+    positive), ``"he_uniform"`` (the paper's recipe) otherwise."""
+    if init == "auto":
+        return "random_nonneg" if loss == "kl" else "he_uniform"
+    return init
 
 
 def init_factor(shape, init: str, rng: np.random.Generator, *, rank: int, data_mean: float, dtype) -> np.ndarray:

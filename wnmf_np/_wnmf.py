@@ -48,14 +48,20 @@ class WNMF(BaseWNMF):
     lr : float, default 1e-2
         AdamW learning rate (the paper uses 1e-3 with several hundred epochs; see
         docs/performance.md for how the default was chosen).
+    latent_lr : float or None, default None
+        Learning rate of the latents H (None: ``lr``). With ``h_update="lazy"`` each
+        latent row takes one step per epoch while W takes n_samples / batch_size, so a
+        larger latent rate balances their progress.
     betas : (float, float), default (0.9, 0.999)
     adam_eps : float, default 1e-8
     tol : float, default 1e-4
         Relative improvement of the epoch loss that counts as progress.
     n_iter_no_change : int or None, default 10
         Stop after this many epochs without progress; None disables early stopping.
-    init : {"he_uniform", "random_nonneg"}, default "he_uniform"
-        See :mod:`wnmf_np._init`.
+    init : {"auto", "he_uniform", "random_nonneg"}, default "auto"
+        "he_uniform": the paper's recipe, uniform values of both signs; "random_nonneg":
+        non-negative, scaled to the data mean; "auto": "random_nonneg" for the KL loss
+        and "he_uniform" otherwise. See :mod:`wnmf_np._init`.
     h_update : {"lazy", "dense"}, default "lazy"
         "lazy": only the batch's latents (and their Adam moments) change in a step, O(r b);
         "dense": all latents step every time, as a framework optimizer over the whole H.
@@ -106,11 +112,12 @@ class WNMF(BaseWNMF):
         batch_size=32,
         max_epochs=100,
         lr=1e-2,
+        latent_lr=None,
         betas=(0.9, 0.999),
         adam_eps=1e-8,
         tol=1e-4,
         n_iter_no_change=10,
-        init="he_uniform",
+        init="auto",
         h_update="lazy",
         backend="auto",
         dtype="float32",
@@ -130,6 +137,7 @@ class WNMF(BaseWNMF):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
+        self.latent_lr = latent_lr
         self.betas = betas
         self.adam_eps = adam_eps
         self.tol = tol

@@ -1,0 +1,69 @@
+"""Finite-difference checks of the shallow model's hand-written backward, every loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import away_from_zero
+
+from wnmf_np._losses import KL_EPS, LOSSES
+from wnmf_np._shallow import ShallowModel
+
+PARAMS = {"l1": 0.0, "l2": 0.0, "huber": 0.2, "kl": KL_EPS}
+
+
+def _objective(model, W, H_rows, X, observed, name, eta):
+    Y, cache = model.forward({"W": W}, H_rows, eta)
+    value, G = LOSSES[name](X, Y, observed, PARAMS[name])
+    return float(value), G, cache
+
+
+def _fd_grad(f, P, h=1e-6):
+    g = np.zeros_like(P)
+    for idx in np.ndindex(P.shape):
+        Pp, Pm = P.copy(), P.copy()
+        Pp[idx] += h
+        Pm[idx] -= h
+        g[idx] = (f(Pp) - f(Pm)) / (2 * h)
+    return g
+
+
+def _assert_close(fd, analytic):
+    err = np.abs(fd - analytic)
+    scale = np.abs(analytic).max()
+    assert scale > 0
+    assert err.max() <= 1e-5 * scale, err.max() / scale
+    assert err.mean() <= 1e-6 * scale, err.mean() / scale
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("eta", [0.1, 1.0])
+@pytest.mark.parametrize("masked", [False, True])
+def test_backward_matches_finite_differences(rng, name, eta, masked):
+    b, r, m = 5, 3, 7
+    model = ShallowModel(r)
+    W = away_from_zero(rng, (r, m), low=0.1)  # entries away from the kink of φη at 0
+    H = away_from_zero(rng, (b, r), low=0.1)
+    if name == "kl":  # KL wants a positive reconstruction away from its ε region
+        W, H = np.abs(W), np.abs(H)
+        X = rng.uniform(0, 1, size=(b, m))
+    else:
+        Y0 = model.reconstruct({"W": W}, H, eta)
+        X = Y0 - away_from_zero(rng, (b, m), low=0.05, high=0.5)  # residuals away from 0
+        if name == "huber":  # and away from ±δ
+            R = Y0 - X
+            X[np.abs(np.abs(R) - 0.2) < 0.03] -= 0.07
+    observed = rng.uniform(size=(b, m)) > 0.3 if masked else None
+    _, G, cache = _objective(model, W, H, X, observed, name, eta)
+    grads = model.backward(G, cache)
+    fd_W = _fd_grad(lambda P: _objective(model, P, H, X, observed, name, eta)[0], W)
+    fd_H = _fd_grad(lambda P: _objective(model, W, P, X, observed, name, eta)[0], H)
+    _assert_close(fd_W, grads["W"])
+    _assert_close(fd_H, grads["H"])
+
+
+def test_backward_skips_frozen_parameters(rng):
+    model = ShallowModel(2)
+    W, H = rng.standard_normal((2, 4)), rng.standard_normal((3, 2))
+    Y, cache = model.forward({"W": W}, H, 0.1)
+    assert set(model.backward(Y, cache, need=("H",))) == {"H"}
