@@ -166,7 +166,7 @@ def test_transform_checks_feature_count_and_fitted(data):
     with pytest.raises(NotFittedError):
         WNMF(2).transform(data)
     model = WNMF(2, **FAST).fit(data)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="expecting 20 features"):
         model.transform(data[:, :5])
 
 
@@ -214,3 +214,10 @@ def test_functional_form_uses_the_paper_convention(data):
     Z = model.fit_transform(data)
     np.testing.assert_allclose(H, Z.T)
     np.testing.assert_allclose(W, model.components_.T)
+
+
+def test_transform_of_a_subset_equals_the_rows_of_the_full_transform(data):
+    model = WNMF(3, dtype="float64", **FAST).fit(data)
+    full = model.transform(data)
+    part = model.transform(data[10:25])
+    np.testing.assert_allclose(part, full[10:25], rtol=1e-10, atol=1e-12)

@@ -35,6 +35,16 @@ L2_MODES = ("decoupled", "penalty")
 class BaseWNMF(TransformerMixin, BaseEstimator):
     """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.nan_policy == "omit"
+        tags.requires_fit = True
+        if self.loss == "kl":
+            tags.input_tags.positive_only = True
+        if self.dtype in ("float32", "float64"):
+            tags.transformer_tags.preserves_dtype = [self.dtype]
+        return tags
+
     # ---------------------------------------------------------------- hooks
     def _make_model(self, n_features: int):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -75,7 +85,9 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
         return {"dtype": check_dtype(self.dtype)}
 
-    def _train_config(self, max_epochs: int, steps_per_epoch: int, eta_schedule, label: str) -> TrainConfig:
+    def _train_config(
+        self, max_epochs: int, steps_per_epoch: int, eta_schedule, label: str, row_independent: bool = False
+    ) -> TrainConfig:
         decoupled = self.l2_mode == "decoupled"
         optimizer = AdamWConfig(
             lr=float(self.lr),
@@ -92,7 +104,8 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             batch_size=int(self.batch_size),
             max_epochs=max_epochs,
             eta_schedule=eta_schedule,
-            lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs * steps_per_epoch),
+            lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs if row_independent else max_epochs * steps_per_epoch),
+            row_independent=row_independent,
             h_update=self.h_update,
             latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
             tol=float(self.tol),
@@ -118,7 +131,8 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             check_is_fitted(self)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}."
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
                 )
         return backend, X, observed
 
@@ -203,8 +217,11 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
 
         The latents start from the least-squares solution of the activated problem
         (mapped through φη⁻¹) and are then refined by the same AdamW training on the
-        same loss, with only the latents trainable, at the final η of the fit. The result
-        is deterministic given ``random_state``.
+        same loss, with only the latents trainable, at the final η of the fit, for
+        ``max_epochs`` epochs. Each sample is treated independently of the others (its own
+        Adam state, its own per-feature mean loss, an epoch-wise learning-rate schedule),
+        so transforming a subset gives the same latents for those samples. The result is
+        deterministic given ``random_state``.
 
         Parameters
         ----------
@@ -222,7 +239,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         params[self.model_.sample_param] = self._warm_start_latents(params, X, observed, backend)
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
         steps = -(-X.shape[0] // min(int(self.batch_size), X.shape[0]))
-        config = self._train_config(int(self.max_epochs), steps, schedule, "transform")
+        config = self._train_config(int(self.max_epochs), steps, schedule, "transform", row_independent=True)
         kernels = get_kernels(backend.name)
         train(self.model_, params, X, observed, config, backend, kernels, rng, trainable=(self.model_.sample_param,))
         return self._latents_of(params, self.final_eta_)

@@ -51,6 +51,10 @@ class TrainConfig:
     h_update : {"lazy", "dense"}
     latent_lr_factor : float
         The per-sample parameter (latents) steps with ``lr * latent_lr_factor``.
+    row_independent : bool
+        Make each sample's updates independent of the other samples (used by
+        ``transform``): the loss of a row is its mean over features (the batch mean times
+        b), the learning-rate schedule advances per epoch, and early stopping is off.
     tol : float
         An epoch improves when its loss is below ``best * (1 - tol)``.
     n_iter_no_change : int or None
@@ -68,6 +72,7 @@ class TrainConfig:
     lr_schedule: Callable[[int], float]
     h_update: str = "lazy"
     latent_lr_factor: float = 1.0
+    row_independent: bool = False
     tol: float = 1e-4
     n_iter_no_change: int | None = 10
     verbose: int = 0
@@ -146,7 +151,7 @@ def train(
         epoch_total = 0.0
         for k in range(steps_per_epoch):
             rows = order[k * batch : (k + 1) * batch]
-            lr = opt_cfg.lr * config.lr_schedule(state.step)
+            lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
             value = _step(model, params, X, observed, rows, eta, lr, config, kernels, state, trainable, xp)
             epoch_total = epoch_total + value
             state.step += 1
@@ -183,6 +188,8 @@ def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, tra
     obs_b = None if observed is None else observed[rows]
     Y = xp.ascontiguousarray(Y)
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
+    if config.row_independent:
+        Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
     grads = model.backward(Y, cache, need=trainable)
     o = config.optimizer
     for name in trainable:
@@ -206,7 +213,7 @@ def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, tra
 
 
 def _early_stop(state: TrainState, loss: float, config: TrainConfig) -> bool:
-    if config.n_iter_no_change is None:
+    if config.n_iter_no_change is None or config.row_independent:
         return False
     if loss < state.best_loss - config.tol * abs(state.best_loss):
         state.best_loss = loss
