@@ -67,3 +67,16 @@ def test_backward_skips_frozen_parameters(rng):
     W, H = rng.standard_normal((2, 4)), rng.standard_normal((3, 2))
     Y, cache = model.forward({"W": W}, H, 0.1)
     assert set(model.backward(Y, cache, need=("H",))) == {"H"}
+
+
+def test_backward_with_fused_kernels_equals_plain_formula(rng):
+    from wnmf_np.kernels import get_kernels
+
+    model = ShallowModel(3)
+    W, H = rng.standard_normal((3, 8)), rng.standard_normal((4, 3))
+    G = rng.standard_normal((4, 8))
+    _, cache = model.forward({"W": W}, H, 0.1)
+    plain = model.backward(G.copy(), cache)
+    fused = model.backward(G.copy(), cache, kernels=get_kernels("numpy"))
+    for name in ("W", "H"):
+        np.testing.assert_allclose(fused[name], plain[name], rtol=1e-14)

@@ -190,7 +190,7 @@ def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, tra
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
     if config.row_independent:
         Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
-    grads = model.backward(Y, cache, need=trainable)
+    grads = model.backward(Y, cache, need=trainable, kernels=kernels)
     o = config.optimizer
     for name in trainable:
         lr_p = lr * config.latent_lr_factor if name == sample else lr

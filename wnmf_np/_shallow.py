@@ -23,6 +23,14 @@ from typing import NamedTuple
 from ._activations import leaky_relu, leaky_relu_grad
 
 
+def _chain(grad_act, param, eta, kernels):
+    """dL/dparam = dL/dφη(param) ⊙ φη'(param)."""
+    if kernels is None:
+        return grad_act * leaky_relu_grad(param, eta)
+    kernels.leaky_grad_mul_(grad_act, param, eta)
+    return grad_act
+
+
 class ShallowCache(NamedTuple):
     """What backward needs from forward."""
 
@@ -73,16 +81,18 @@ class ShallowModel:
         B = leaky_relu(W, eta)
         return A @ B, ShallowCache(W, H_rows, A, B, eta)
 
-    def backward(self, G, cache: ShallowCache, need=("W", "H")) -> dict:
+    def backward(self, G, cache: ShallowCache, need=("W", "H"), kernels=None) -> dict:
         """Gradients of the loss w.r.t. W (full) and H_b (batch rows), given G = dL/dY.
 
         ``need`` names the parameters whose gradient is wanted (a frozen W is skipped).
+        ``kernels`` (a :class:`wnmf_np.kernels.KernelSet`) applies φη' in place without
+        temporaries; without it the plain formula is used.
         """
         grads = {}
         if "W" in need:
-            grads["W"] = (cache.A.T @ G) * leaky_relu_grad(cache.W, cache.eta)
+            grads["W"] = _chain(cache.A.T @ G, cache.W, cache.eta, kernels)
         if "H" in need:
-            grads["H"] = (G @ cache.B.T) * leaky_relu_grad(cache.H_rows, cache.eta)
+            grads["H"] = _chain(G @ cache.B.T, cache.H_rows, cache.eta, kernels)
         return grads
 
     def reconstruct(self, params: dict, H_rows, eta: float):

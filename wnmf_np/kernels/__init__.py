@@ -9,6 +9,8 @@ Each kernel set provides the same in-place operations:
     The same on ``param[rows]`` only, with per-row step counts ``steps`` (incremented).
 ``loss_grad_(name, X, Y, observed, param) -> value``
     Loss value (0-d array or float) of :mod:`wnmf_np._losses`, overwriting ``Y`` with dL/dY.
+``leaky_grad_mul_(grad, param, eta)``
+    grad ← grad ⊙ φη'(param), in place: the chain rule through the leaky ReLU.
 
 Implementations: ``reference`` (plain array code over any namespace, the test oracle),
 ``numba`` (CPU), ``cupy`` (GPU, imported lazily). ``get_kernels(backend_name)`` picks the
@@ -27,6 +29,7 @@ class KernelSet(NamedTuple):
     adamw_: Callable
     adamw_rows_: Callable
     loss_grad_: Callable
+    leaky_grad_mul_: Callable
 
 
 def get_kernels(backend_name: str, impl: str = "fast") -> KernelSet:

@@ -71,4 +71,9 @@ def get_kernel_set() -> KernelSet:
         )  # fmt: skip
         steps[rows] = t
 
-    return KernelSet("cupy", adamw_, adamw_rows_, _reference_loss_grad)
+    leaky = cp.ElementwiseKernel("T p, float64 eta", "T g", "if (p < 0) g *= (T)eta;", "wnmf_leaky_grad_mul")
+
+    def leaky_grad_mul_(grad, param, eta):
+        leaky(param, eta, grad)
+
+    return KernelSet("cupy", adamw_, adamw_rows_, _reference_loss_grad, leaky_grad_mul_)

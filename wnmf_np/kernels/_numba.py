@@ -18,22 +18,27 @@ import numpy as np
 from . import KernelSet
 
 _JIT = dict(nogil=True, cache=True, fastmath=False)
+# Reductions may be reassociated (so they vectorise); NaN/inf semantics are kept, since a
+# NaN loss is how divergence is detected.
+_JIT_REDUCE = dict(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
 
 
 # ----------------------------------------------------------------------------- AdamW
 @nb.njit(**_JIT)
-def _adamw_flat(p, g, m, v, lr, b1, b2, eps, wd, l2, bc1, bc2):
-    """p ← p(1 − lr·wd) − lr·(m/bc1)/(√(v/bc2)+ε) after the moment updates; in place."""
-    decay = 1.0 - lr * wd
-    inv_bc1 = 1.0 / bc1
-    inv_sqrt_bc2 = 1.0 / math.sqrt(bc2)
+def _adamw_flat(p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
+    """p ← p·decay − step_size·m/(√v·inv_sqrt_bc2 + ε) after the moment updates; in place.
+
+    All scalars arrive in the parameter's dtype so float32 data is updated in float32
+    arithmetic (which vectorises); step_size = lr / (1 − β1^t), inv_sqrt_bc2 = 1/√(1 − β2^t).
+    """
     for i in range(p.size):
-        gi = g[i] + 2.0 * l2 * p[i]
-        mi = b1 * m[i] + (1.0 - b1) * gi
-        vi = b2 * v[i] + (1.0 - b2) * gi * gi
+        pi = p[i]
+        gi = g[i] + two_l2 * pi
+        mi = b1 * m[i] + one_b1 * gi
+        vi = b2 * v[i] + one_b2 * gi * gi
         m[i] = mi
         v[i] = vi
-        p[i] = p[i] * decay - lr * (mi * inv_bc1) / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
+        p[i] = pi * decay - step_size * mi / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
 
 
 @nb.njit(**_JIT)
@@ -44,7 +49,7 @@ def _adamw_rows_2d(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
         i = rows[j]
         t = steps[i] + 1
         steps[i] = t
-        inv_bc1 = 1.0 / (1.0 - b1**t)
+        step_size = lr / (1.0 - b1**t)
         inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
         for k in range(p.shape[1]):
             pk = p[i, k]
@@ -53,7 +58,15 @@ def _adamw_rows_2d(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
             vk = b2 * v[i, k] + (1.0 - b2) * gk * gk
             m[i, k] = mk
             v[i, k] = vk
-            p[i, k] = pk * decay - lr * (mk * inv_bc1) / (math.sqrt(vk) * inv_sqrt_bc2 + eps)
+            p[i, k] = pk * decay - step_size * mk / (math.sqrt(vk) * inv_sqrt_bc2 + eps)
+
+
+@nb.njit(**_JIT)
+def _leaky_grad_mul(g, p, eta):
+    """g ← g ⊙ φη'(p) in place (1 where p >= 0, η elsewhere)."""
+    for i in range(g.size):
+        if p[i] < 0:
+            g[i] *= eta
 
 
 def _flat(a, name):
@@ -70,11 +83,11 @@ def _rows2d(a, name):
 
 def adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
     """In-place fused AdamW step on a whole parameter (``step``: new step count t)."""
-    bc1 = 1.0 - beta1**step
-    bc2 = 1.0 - beta2**step
+    c = param.dtype.type  # scalars in the parameter's precision (see _adamw_flat)
     _adamw_flat(
         _flat(param, "param"), _flat(grad, "grad"), _flat(m, "m"), _flat(v, "v"),
-        float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(l2_penalty), bc1, bc2,
+        c(1.0 - lr * weight_decay), c(beta1), c(1.0 - beta1), c(beta2), c(1.0 - beta2), c(2.0 * l2_penalty),
+        c(lr / (1.0 - beta1**step)), c(1.0 / math.sqrt(1.0 - beta2**step)), c(eps),
     )  # fmt: skip
 
 
@@ -93,22 +106,15 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
 # otherwise), so one compiled loop serves masked and unmasked data.
 
 
-@nb.njit(**_JIT)
+@nb.njit(**_JIT_REDUCE)
 def _l1(x, y, w, use_w, inv_n):
     total = 0.0
     for i in range(x.size):
-        if use_w and not w[i]:
-            y[i] = 0.0
-            continue
         r = y[i] - x[i]
-        if r > 0:
-            total += r
-            y[i] = inv_n
-        elif r < 0:
-            total -= r
-            y[i] = -inv_n
-        else:
-            y[i] = 0.0
+        keep = (not use_w) or w[i]
+        a = abs(r) if keep else 0.0
+        total += a
+        y[i] = ((r > 0) - (r < 0)) * inv_n if keep else 0.0
     return total
 
 
@@ -182,6 +188,7 @@ def loss_grad_(name, X, Y, observed, param):
         w, use_w, n_obs = _flat(observed, "observed"), True, int(np.count_nonzero(observed))
     inv_n = 1.0 / n_obs
     if name == "l1":
+        inv_n = X.dtype.type(inv_n)
         total = _l1(x, y, w, use_w, inv_n)
     elif name == "l2":
         total = _l2(x, y, w, use_w, inv_n)
@@ -194,4 +201,9 @@ def loss_grad_(name, X, Y, observed, param):
     return total * inv_n
 
 
-KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_)
+def leaky_grad_mul_(grad, param, eta):
+    """In place: grad ← grad ⊙ φη'(param) (chain rule through the leaky ReLU)."""
+    _leaky_grad_mul(_flat(grad, "grad"), _flat(param, "param"), param.dtype.type(eta))
+
+
+KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_, leaky_grad_mul_)

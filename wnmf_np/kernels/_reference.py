@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .._activations import leaky_relu_grad
 from .._losses import LOSSES
 from .._optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
 from . import KernelSet
@@ -29,4 +30,9 @@ def loss_grad_(name, X, Y, observed, param):
     return value
 
 
-KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_)
+def leaky_grad_mul_(grad, param, eta):
+    """grad ← grad ⊙ φη'(param), in place."""
+    grad *= leaky_relu_grad(param, eta)
+
+
+KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_, leaky_grad_mul_)

@@ -1,0 +1,172 @@
+"""Array-namespace-generic deconvolution kernels: one GEMM per call plus slicing.
+
+Works for any namespace with NumPy's slicing, ``reshape``/``transpose`` and ``matmul``
+(``numpy``, ``cupy``); the namespace is taken from the inputs unless ``xp`` is given.
+
+Why this shape of computation
+-----------------------------
+A kernel of size 2s moved by stride s covers each full-output pixel exactly 2 x 2
+times. Split the kernel index ``u = a*s + u'`` (``a`` in {0, 1}, ``u' < s``) and the
+full-output row ``R = s*P + u'`` (block ``P``, phase ``u'``); then pixel ``(P, u')``
+receives factor row ``p = P - a`` for ``a = 0, 1`` only. In this *phase space*::
+
+    Z[i, u', v', P, Q] = Σ_{a, b, c} K[i, c, a*s + u', b*s + v'] F[c, P - a, Q - b]
+
+which is one GEMM ``Kmat (b*s*s, 4r) @ Fshift (4r, (hi+1)(wi+1))``, where ``Fshift``
+stacks the four copies of ``F`` shifted by ``(a, b)`` (zero-padded by one block).
+The 2 x 2 overlap-add is thus done as four shifted slice copies of the *small* factor
+array before the GEMM instead of four shifted additions of the large
+``(b, 2s, 2s, hi, wi)`` product after it; the GEMM has the same flop count either way
+but writes about 4x less memory. Both orders were measured (docs/deconv_kernels.md).
+``Z`` is then copied into the image in ``s * s`` strided slices, one per phase, which
+also performs the crop (:func:`wnmf_np._deconv_ops.phase_map`).
+
+The adjoints run the same steps backwards: ``G`` is gathered into phase space
+(zero where the crop cut), then
+
+* ``grad_kernels``: ``Gph (b*s*s, N) @ Fshift.T (N, 4r)``, reordered to ``(b, r, 2s, 2s)``;
+* ``grad_factors``: ``Kmat.T (4r, b*s*s) @ Gph (b*s*s, N)``, then the four shifted
+  ``(r, hi, wi)`` blocks are added (the overlap-add, on the small array).
+
+All GEMM operands are C-contiguous or plain transposed views, which BLAS takes with a
+transpose flag (no copy). Layouts and the crop: see :mod:`wnmf_np._deconv_ops`.
+"""
+
+from __future__ import annotations
+
+from .._backend import namespace_of
+from .._deconv_ops import check_deconv_operands, output_crop, phase_map, result_dtype
+
+
+# ------------------------------------------------------------------- rearrangements
+def _shifted_factors(F, g, xp, dtype):
+    """``Fshift[(a, b, c), (P, Q)] = F[c, P - a, Q - b]`` (zero outside): (4r, (hi+1)(wi+1))."""
+    out = xp.zeros((2, 2, g.r, g.hi + 1, g.wi + 1), dtype=dtype)
+    for a in (0, 1):
+        for b in (0, 1):
+            out[a, b, :, a : a + g.hi, b : b + g.wi] = F
+    return out.reshape(4 * g.r, (g.hi + 1) * (g.wi + 1))
+
+
+def _kernel_matrix(K, g, xp, dtype):
+    """``Kmat[(i, u', v'), (a, b, c)] = K[i, c, a*s + u', b*s + v']``: (b*s*s, 4r), a copy."""
+    k6 = xp.asarray(K, dtype=dtype).reshape(g.b, g.r, 2, g.s, 2, g.s)
+    return xp.ascontiguousarray(k6.transpose(0, 3, 5, 2, 4, 1)).reshape(g.b * g.s * g.s, 4 * g.r)
+
+
+def _phase_pairs(g):
+    """Row and column phase maps of the crop, see :func:`phase_map`."""
+    top, left = output_crop(g.h, g.w, g.s)
+    return phase_map(g.h, g.s, top), phase_map(g.w, g.s, left)
+
+
+def _phase_to_image(Z, g, xp, dtype):
+    """Crop phase-space ``Z`` (b, s, s, hi+1, wi+1) into the image ``Y`` (b, h, w)."""
+    Y = xp.empty((g.b, g.h, g.w), dtype=dtype)
+    rows, cols = _phase_pairs(g)
+    for u, y0, p0, n in rows:
+        for v, x0, q0, m in cols:
+            Y[:, y0 :: g.s, x0 :: g.s] = Z[:, u, v, p0 : p0 + n, q0 : q0 + m]
+    return Y
+
+
+def _image_to_phase(G, g, xp, dtype):
+    """Adjoint of :func:`_phase_to_image`: ``G`` (b, h, w) -> (b*s*s, (hi+1)(wi+1)), zero-padded."""
+    Z = xp.zeros((g.b, g.s, g.s, g.hi + 1, g.wi + 1), dtype=dtype)
+    rows, cols = _phase_pairs(g)
+    for u, y0, p0, n in rows:
+        for v, x0, q0, m in cols:
+            Z[:, u, v, p0 : p0 + n, q0 : q0 + m] = G[:, y0 :: g.s, x0 :: g.s]
+    return Z.reshape(g.b * g.s * g.s, (g.hi + 1) * (g.wi + 1))
+
+
+# ----------------------------------------------------------------------- operations
+def forward(F, K, out_shape, stride, *, xp=None):
+    """Transposed convolution of stride ``s``, cropped to the image shape.
+
+    Parameters
+    ----------
+    F : array of shape (r, hi, wi)
+        Factor images, ``(hi, wi) = ceil((h, w) / s)``.
+    K : array of shape (b, r, 2s, 2s)
+        Per-image kernels.
+    out_shape : (int, int)
+        Image shape ``(h, w)``.
+    stride : int
+        ``s >= 1``.
+    xp : module, optional
+        Array namespace; by default that of ``F``.
+
+    Returns
+    -------
+    Y : array of shape (b, h, w), C-contiguous, in ``xp``
+        ``Y[i, y, x] = full[i, y + top, x + left]`` where, over all ``p, q, u, v``,
+        ``full[i, s*p + u, s*q + v] += Σ_c F[c, p, q] K[i, c, u, v]``.
+    """
+    xp = namespace_of(F) if xp is None else xp
+    F, K = xp.asarray(F), xp.asarray(K)
+    g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
+    dtype = result_dtype(xp, F, K)
+    Z = _kernel_matrix(K, g, xp, dtype) @ _shifted_factors(F, g, xp, dtype)
+    return _phase_to_image(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g, xp, dtype)
+
+
+def grad_factors(G, K, in_shape, stride, *, xp=None):
+    """Adjoint of :func:`forward` with respect to ``F`` (summed over the batch).
+
+    Parameters
+    ----------
+    G : array of shape (b, h, w)
+        ``dL/dY``.
+    K : array of shape (b, r, 2s, 2s)
+    in_shape : (int, int)
+        Factor shape ``(hi, wi)``; must equal ``ceil((h, w) / s)``.
+    stride : int
+    xp : module, optional
+        Array namespace; by default that of ``G``.
+
+    Returns
+    -------
+    dF : array of shape (r, hi, wi)
+        ``dF[c, p, q] = Σ_i Σ_{u,v} K[i, c, u, v] Gfull[i, s*p + u, s*q + v]``,
+        ``Gfull`` being ``G`` zero-padded back to the full output.
+    """
+    xp = namespace_of(G) if xp is None else xp
+    G, K = xp.asarray(G), xp.asarray(K)
+    g = check_deconv_operands(stride=stride, G=G, K=K, in_shape=in_shape)
+    dtype = result_dtype(xp, G, K)
+    M = _kernel_matrix(K, g, xp, dtype).T @ _image_to_phase(G, g, xp, dtype)
+    M = M.reshape(2, 2, g.r, g.hi + 1, g.wi + 1)
+    # overlap-add of the four block shifts, on the small (r, hi, wi) array
+    dF = M[0, 0, :, : g.hi, : g.wi] + M[0, 1, :, : g.hi, 1:]
+    dF += M[1, 0, :, 1:, : g.wi]
+    dF += M[1, 1, :, 1:, 1:]
+    return dF
+
+
+def grad_kernels(G, F, stride, *, xp=None):
+    """Adjoint of :func:`forward` with respect to ``K``.
+
+    Parameters
+    ----------
+    G : array of shape (b, h, w)
+        ``dL/dY``.
+    F : array of shape (r, hi, wi)
+        ``(hi, wi)`` must equal ``ceil((h, w) / s)``.
+    stride : int
+    xp : module, optional
+        Array namespace; by default that of ``G``.
+
+    Returns
+    -------
+    dK : array of shape (b, r, 2s, 2s), C-contiguous
+        ``dK[i, c, u, v] = Σ_{p,q} F[c, p, q] Gfull[i, s*p + u, s*q + v]``.
+    """
+    xp = namespace_of(G) if xp is None else xp
+    G, F = xp.asarray(G), xp.asarray(F)
+    g = check_deconv_operands(stride=stride, G=G, F=F)
+    dtype = result_dtype(xp, G, F)
+    dKmat = _image_to_phase(G, g, xp, dtype) @ _shifted_factors(F, g, xp, dtype).T
+    # rows (i, u', v'), columns (a, b, c) -> (i, c, a, u', b, v')
+    dK = dKmat.reshape(g.b, g.s, g.s, 2, 2, g.r).transpose(0, 5, 3, 1, 4, 2)
+    return xp.ascontiguousarray(dK).reshape(g.b, g.r, 2 * g.s, 2 * g.s)
