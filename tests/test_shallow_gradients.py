@@ -42,7 +42,7 @@ def _assert_close(fd, analytic):
 def test_backward_matches_finite_differences(rng, name, eta, masked):
     b, r, m = 5, 3, 7
     model = ShallowModel(r)
-    W = away_from_zero(rng, (r, m), low=0.1)  # entries away from the kink of φη at 0
+    W = away_from_zero(rng, (m, r), low=0.1)  # entries away from the kink of φη at 0
     H = away_from_zero(rng, (b, r), low=0.1)
     if name == "kl":  # KL wants a positive reconstruction away from its ε region
         W, H = np.abs(W), np.abs(H)
@@ -64,7 +64,7 @@ def test_backward_matches_finite_differences(rng, name, eta, masked):
 
 def test_backward_skips_frozen_parameters(rng):
     model = ShallowModel(2)
-    W, H = rng.standard_normal((2, 4)), rng.standard_normal((3, 2))
+    W, H = rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
     Y, cache = model.forward({"W": W}, H, 0.1)
     assert set(model.backward(Y, cache, need=("H",))) == {"H"}
 
@@ -73,7 +73,7 @@ def test_backward_with_fused_kernels_equals_plain_formula(rng):
     from wnmf_np.kernels import get_kernels
 
     model = ShallowModel(3)
-    W, H = rng.standard_normal((3, 8)), rng.standard_normal((4, 3))
+    W, H = rng.standard_normal((8, 3)), rng.standard_normal((4, 3))
     G = rng.standard_normal((4, 8))
     _, cache = model.forward({"W": W}, H, 0.1)
     plain = model.backward(G.copy(), cache)

@@ -86,7 +86,8 @@ class WNMF(BaseWNMF):
     latents_ : array of shape (n_samples, n_components)
         φη(H) of the training samples.
     params_ : dict
-        Raw parameters: "W" (n_components, n_features) and "H" (n_samples, n_components).
+        Raw parameters: "W" (n_features, n_components), the paper's W, and "H"
+        (n_samples, n_components), the paper's H transposed.
     loss_curve_ : list of float
         Mean mini-batch loss of each epoch.
     n_iter_ : int
@@ -159,13 +160,14 @@ class WNMF(BaseWNMF):
 
     def _store(self, model, params, state, X, observed, backend):
         super()._store(model, params, state, X, observed, backend)
-        self.components_ = leaky_relu(params["W"], self.final_eta_)
+        xp = backend.xp
+        self.components_ = xp.ascontiguousarray(leaky_relu(params["W"], self.final_eta_).T)
         self.latents_ = leaky_relu(params["H"], self.final_eta_)
 
     def _warm_start_latents(self, params: dict, X, observed, backend: Backend):
-        """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)."""
+        """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)ᵀ."""
         xp = backend.xp
-        B = leaky_relu(params["W"], self.final_eta_)
+        B = leaky_relu(params["W"], self.final_eta_).T
         gram = B @ B.T
         ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
         gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
