@@ -1,0 +1,174 @@
+"""Tests of DeepMultiplicativeNMF (wnmf_np._mu_deep).
+
+Paper orientation inside: X.T (n_features, n_samples) ≈ W_L ⋯ W_1 H_1, W_l (r_{l+1}, r_l),
+H_1 (r_1, n_samples); latents at the boundary are (n_samples, r_l).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from wnmf_np._backend import cupy_available
+from wnmf_np._mu_deep import DeepMultiplicativeNMF, DeepProblem, deep_objective, factor_update, fine_tune_sweep
+
+N, M = 40, 30
+RANKS = (3, 6)
+
+
+@pytest.fixture
+def X():
+    rng = np.random.default_rng(0)
+    # a genuine two-layer structure plus noise
+    H1, W1, W2 = rng.random((3, N)), rng.random((6, 3)), rng.random((M, 6))
+    return (W2 @ W1 @ H1).T + 0.05 * rng.random((N, M))
+
+
+def _fit(X, **kw):
+    params = dict(l2=0.01, max_iter=40, pretrain_iter=60, tol=0, random_state=0, dtype="float64")
+    params.update(kw)
+    est = DeepMultiplicativeNMF(RANKS, **params)
+    return est, est.fit_transform(X)
+
+
+def test_shapes_and_documented_layers(X):
+    est, Z = _fit(X)
+    W1, W2 = est.factors_
+    assert W1.shape == (6, 3) and W2.shape == (M, 6)
+    assert [L.shape for L in est.latents_] == [(N, 3), (N, 6)]
+    assert [C.shape for C in est.components_] == [(3, M), (6, M)]
+    np.testing.assert_array_equal(Z, est.latents_[0])  # fit_transform: layer 1 = H_1ᵀ
+    np.testing.assert_allclose(est.latents_[1], (W1 @ est.latents_[0].T).T)
+    recon = (W2 @ W1 @ est.latents_[0].T).T
+    for L, C in zip(est.latents_, est.components_):
+        np.testing.assert_allclose(L @ C, recon, rtol=1e-10)  # every layer gives the same X̂
+    assert est.reconstruction_err_ == pytest.approx(np.linalg.norm(X - recon), rel=1e-8)
+    assert all((F >= 0).all() for F in [*est.factors_, *est.latents_])
+
+
+def test_pretraining_improves_every_layer(X):
+    est, _ = _fit(X, max_iter=0)
+    assert len(est.pretrain_objective_) == len(RANKS)
+    for initial, final in est.pretrain_objective_:
+        assert final < 0.5 * initial
+
+
+def test_fine_tuning_never_increases_objective(X):
+    est, _ = _fit(X, max_iter=0)
+    Ws = [W.copy() for W in est.factors_]
+    H1 = est.latents_[0].T.copy()
+    dp = DeepProblem(np, X.T, None, 0.01, float(np.finfo(np.float64).eps), True)
+    values = [deep_objective(dp, Ws, H1)[1]]
+    for _ in range(30):
+        fine_tune_sweep(dp, Ws, H1)
+        values.append(deep_objective(dp, Ws, H1)[1])
+    assert np.diff(values).max() <= 1e-10 * values[0]
+    assert values[-1] < values[0]
+    est2, _ = _fit(X, max_iter=50, tol=1e-12)
+    assert np.diff(est2.loss_curve_).max() <= 1e-10 * est2.loss_curve_[0]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_factor_update_matches_formula(masked):
+    rng = np.random.default_rng(1)
+    A, F, B, Xp = rng.random((7, 3)), rng.random((3, 4)), rng.random((4, 9)), rng.random((7, 9))
+    mask = rng.random(Xp.shape) > 0.3 if masked else None
+    Xm = Xp * mask if masked else Xp
+    lam, eps = 0.05, float(np.finfo(np.float64).eps)
+    dp = DeepProblem(np, Xm, mask, lam, eps, True)
+    fit = (A @ F @ B) * mask if masked else A @ F @ B
+    expected = F * (A.T @ Xm @ B.T) / (A.T @ fit @ B.T + lam * F)
+    got = F.copy()
+    factor_update(dp, A, got, B)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    ref = F.copy()
+    factor_update(DeepProblem(np, Xm, mask, lam, eps, False), A, ref, B)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("end", ["top", "bottom"])
+def test_factor_update_identity_ends(end):
+    rng = np.random.default_rng(3)
+    Xp = rng.random((7, 9))
+    A, B = (None, rng.random((4, 9))) if end == "top" else (rng.random((7, 3)), None)
+    F = rng.random((7, 4)) if end == "top" else rng.random((3, 9))
+    dp = DeepProblem(np, Xp, None, 0.0, float(np.finfo(np.float64).eps), True)
+    A_, B_ = (np.eye(7), B) if end == "top" else (A, np.eye(9))
+    expected = F * (A_.T @ Xp @ B_.T) / (A_.T @ A_ @ F @ B_ @ B_.T)
+    got = F.copy()
+    factor_update(dp, A, got, B)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_masked_entries_have_no_influence(X):
+    rng = np.random.default_rng(2)
+    mask = rng.random(X.shape) > 0.2
+    X2 = np.where(mask, X, 100.0 * rng.random(X.shape))
+    a, Za = DeepMultiplicativeNMF(RANKS, max_iter=20, pretrain_iter=20, tol=0, random_state=0, dtype="float64"), None
+    Za = a.fit_transform(X, mask=mask)
+    b = DeepMultiplicativeNMF(RANKS, max_iter=20, pretrain_iter=20, tol=0, random_state=0, dtype="float64")
+    np.testing.assert_array_equal(b.fit_transform(X2, mask=mask), Za)
+    c = DeepMultiplicativeNMF(RANKS, max_iter=20, pretrain_iter=20, tol=0, random_state=0, dtype="float64", nan_policy="omit")
+    np.testing.assert_allclose(c.fit_transform(np.where(mask, X, np.nan)), Za, rtol=1e-12)
+
+
+def test_transform_maps_up_the_layers(X):
+    est, Z = _fit(X, max_iter=100, pretrain_iter=100, l2=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        T1 = est.transform(X, layer=1)
+        T2 = est.transform(X, layer=2)
+    assert T1.shape == (N, 3) and T2.shape == (N, 6)
+    np.testing.assert_allclose(T2, (est.factors_[0] @ T1.T).T, rtol=1e-10)
+    # H_1 is only identifiable up to the conditioning of W_2 W_1, so compare fits, not codes
+    err_t = np.linalg.norm(X - T1 @ est.components_[0])
+    assert err_t <= 1.02 * est.reconstruction_err_
+
+
+def test_float32_close_to_float64(X):
+    e64, Z64 = _fit(X)
+    e32, Z32 = _fit(X, dtype="float32")
+    assert Z32.dtype == np.float32
+    assert e32.reconstruction_err_ == pytest.approx(e64.reconstruction_err_, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"ranks": ()}, "ranks"),
+        ({"ranks": (3, 0)}, r"ranks\[1\]"),
+        ({"ranks": "abc"}, "ranks"),
+        ({"l2": -1.0}, "l2"),
+        ({"pretrain_iter": -1}, "pretrain_iter"),
+        ({"init": "custom"}, "init"),
+    ],
+)
+def test_invalid_parameters(X, kwargs, match):
+    params = {"ranks": RANKS, "max_iter": 2, "pretrain_iter": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        DeepMultiplicativeNMF(**params).fit(X)
+
+
+def test_invalid_data_and_layer(X):
+    with pytest.raises(ValueError, match="X has negative"):
+        DeepMultiplicativeNMF(RANKS, max_iter=2, pretrain_iter=2).fit(-X)
+    with pytest.raises(ValueError, match="nan_policy"):
+        DeepMultiplicativeNMF(RANKS, max_iter=2, pretrain_iter=2).fit(np.where(X > 1, np.nan, X))
+    est, _ = _fit(X, max_iter=2, pretrain_iter=2)
+    with pytest.raises(ValueError, match="layer"):
+        est.transform(X, layer=3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
+def test_cupy_in_cupy_out(X):
+    import cupy as cp
+
+    est = DeepMultiplicativeNMF(RANKS, max_iter=10, pretrain_iter=10, tol=0, random_state=0, dtype="float64")
+    Z = est.fit_transform(cp.asarray(X))
+    assert isinstance(Z, cp.ndarray) and all(isinstance(W, cp.ndarray) for W in est.factors_)
+    ref, Zc = _fit(X, max_iter=10, pretrain_iter=10, l2=0.0)
+    np.testing.assert_allclose(cp.asnumpy(Z), Zc, rtol=1e-6)

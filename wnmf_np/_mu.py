@@ -1,0 +1,346 @@
+"""Lee–Seung multiplicative-update NMF: the baseline estimator :class:`MultiplicativeNMF`.
+
+The update formulas live in :mod:`wnmf_np._mu_updates`, the initialisations in
+:mod:`wnmf_np._mu_init`; this module holds the driver loop (stopping, loss curve) and the
+sklearn-style estimator shell. Convention: ``X`` (n_samples, n_features) ≈ ``W @ H``
+with ``W`` (n_samples, n_components) the latents returned by ``transform`` and ``H``
+(n_components, n_features) = ``components_``; the paper's matrix is ``X.T``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from ._backend import Backend, resolve_backend
+from ._mu_init import INITS, check_custom_factor, nndsvd_init, random_init
+from ._mu_updates import (
+    Problem,
+    beta_from_loss,
+    gamma_exponent,
+    objective,
+    scaled_penalty,
+    update_H,
+    update_W,
+)
+from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
+
+#: the objective is evaluated (and convergence tested) every CHECK_EVERY iterations
+CHECK_EVERY = 10
+
+
+class MUResult(NamedTuple):
+    """Output of :func:`run_mu`."""
+
+    W: Any
+    H: Any
+    n_iter: int
+    losses: list
+    divergence: float
+    converged: bool
+
+
+def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = True, verbose: int = 0) -> MUResult:
+    """Alternate MU steps on ``W`` and ``H`` (in place) until the objective stalls.
+
+    Every ``CHECK_EVERY`` iterations (only when ``tol > 0``) the objective ``f`` is
+    evaluated and the run stops when ``(f_prev - f) / f_0 < tol``, ``f_0`` being the
+    objective of the initial factors (sklearn's criterion, applied to the objective
+    instead of to ``sqrt(2 D)``). ``losses`` holds ``f_0``, every checked value and the
+    final value. With ``update_h=False`` only ``W`` moves (``transform``); the products
+    ``X Hᵀ`` and ``H Hᵀ`` are then computed once.
+    """
+    xp = prob.xp
+    xp.maximum(W, prob.eps, out=W)  # an exact 0 would stay 0 forever under MU
+    if update_h:
+        xp.maximum(H, prob.eps, out=H)
+    fixed = {}
+    if not update_h and prob.beta == 2.0 and prob.mask is None:
+        fixed = {"XHt": xp.asarray(prob.X @ H.T), "HHt": H @ H.T}
+    _, f0 = objective(prob, W, H)
+    losses, prev, converged, n_iter = [f0], f0, False, 0
+    for n_iter in range(1, max_iter + 1):
+        update_W(prob, W, H, **fixed)
+        if update_h:
+            update_H(prob, W, H)
+        if tol > 0 and n_iter % CHECK_EVERY == 0:
+            _, f = objective(prob, W, H)
+            losses.append(f)
+            if verbose:
+                print(f"MU iteration {n_iter}: objective {f:.6g}")
+            if (prev - f) / max(f0, np.finfo(np.float64).tiny) < tol:
+                converged = True
+                break
+            prev = f
+    div, f = objective(prob, W, H)
+    if n_iter == 0 or tol <= 0 or n_iter % CHECK_EVERY:
+        losses.append(f)
+    return MUResult(W, H, n_iter, losses, div, converged)
+
+
+def reconstruction_error(divergence: float) -> float:
+    """sklearn's ``reconstruction_err_``: ``sqrt(2 D_β)`` (the Frobenius norm for β = 2)."""
+    return float(np.sqrt(2.0 * max(divergence, 0.0)))
+
+
+class MultiplicativeNMF(TransformerMixin, BaseEstimator):
+    """Non-negative matrix factorisation by Lee–Seung multiplicative updates.
+
+    Factorises ``X`` (n_samples, n_features) ≈ ``W @ H``, ``W`` (n_samples,
+    n_components) ≥ 0 the latents, ``H = components_`` (n_components, n_features) ≥ 0,
+    by minimising
+
+    .. math::
+
+        f(W, H) = D_\\beta(X \\mid WH)
+          + l_1 (m \\|W\\|_1 + n \\|H\\|_1)
+          + \\tfrac12 l_2 (m \\|W\\|_F^2 + n \\|H\\|_F^2),
+
+    with ``n = n_samples``, ``m = n_features`` (sklearn's scaling: this equals
+    ``sklearn.decomposition.NMF(alpha_W=l1 + l2, l1_ratio=l1 / (l1 + l2))``) and
+    :math:`D_\\beta` summed over observed entries only (:math:`D_2 = \\tfrac12
+    \\|X - WH\\|_F^2`, :math:`D_1` generalised KL, :math:`D_0` Itakura–Saito; see
+    :mod:`wnmf_np._mu_updates` for all formulas and where ``eps`` enters). Each iteration
+    updates ``W`` then ``H`` with ``F ← F ⊙ (∇⁻ / ∇⁺)^γ(β)`` and floors both at ``eps``
+    (the dtype's machine epsilon).
+
+    Parameters
+    ----------
+    n_components : int
+        Rank ``r`` (≥ 1).
+    beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float
+        β of the divergence (2, 1, 0 or any real number).
+    l1, l2 : float, default 0
+        Penalty weights (≥ 0), scaled by ``n_features`` for ``W`` and by ``n_samples``
+        for ``H`` as above.
+    max_iter : int, default 200
+    tol : float, default 1e-4
+        Stop when the objective decreased by less than ``tol × f(W_0, H_0)`` over the
+        last 10 iterations; ``tol = 0`` runs exactly ``max_iter`` iterations and
+        evaluates the objective only at the start and the end.
+    init : {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
+        See :mod:`wnmf_np._mu_init`; "custom" takes ``W`` and ``H`` passed to ``fit``.
+    backend : {"auto", "numpy", "cupy"}
+    dtype : {"float32", "float64"}
+        Working precision.
+    nan_policy : {"raise", "omit"}
+        Under "omit" NaN marks a missing entry; missing entries (NaN or ``mask=False``)
+        are left out of ``D_β`` and of the updates (weighted MU rule).
+    random_state : int, Generator or None
+    verbose : int
+
+    Attributes
+    ----------
+    components_ : array (n_components, n_features)
+        ``H``, on the input's backend.
+    n_components_, n_features_in_ : int
+    n_iter_ : int
+    reconstruction_err_ : float
+        ``sqrt(2 D_β(X | WH))`` at the end of ``fit`` (sklearn's definition; the
+        Frobenius norm of the residual for β = 2).
+    loss_curve_ : list of float
+        Objective ``f`` at the start, at every check and at the end.
+
+    Notes
+    -----
+    Sparse ``X`` (CSR/CSC) is never densified for β = 2 (only ``X Hᵀ`` and ``Wᵀ X``
+    products) nor for β = 1 (``WH`` is evaluated at the stored entries only). For other
+    β, with a mask, NaN under ``nan_policy="omit"`` or on the CuPy backend, sparse input
+    is converted to a dense array. For β ≤ 0 zero entries of ``X`` are replaced by
+    ``eps`` (the divergence is undefined at ``x = 0``). Zeros in initial factors are
+    lifted to ``eps`` so that they can still move.
+    """
+
+    #: use the fused kernels; tests switch it off to compare with the reference formulas
+    _fused = True
+
+    def __init__(
+        self,
+        n_components,
+        *,
+        beta_loss="frobenius",
+        l1=0.0,
+        l2=0.0,
+        max_iter=200,
+        tol=1e-4,
+        init="random",
+        backend="auto",
+        dtype="float32",
+        nan_policy="raise",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.beta_loss = beta_loss
+        self.l1 = l1
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.backend = backend
+        self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checking
+    def _check_params(self):
+        check_int("n_components", self.n_components, low=1)
+        check_float("l1", self.l1, low=0.0)
+        check_float("l2", self.l2, low=0.0)
+        check_int("max_iter", self.max_iter, low=0)
+        check_float("tol", self.tol, low=0.0)
+        check_option("init", self.init, INITS)
+        check_option("nan_policy", self.nan_policy, ("raise", "omit"))
+        check_int("verbose", self.verbose, low=0)
+        return beta_from_loss(self.beta_loss), check_dtype(self.dtype)
+
+    def _problem(self, X, mask, beta, dtype, backend: Backend, n_for_penalty=None) -> Problem:
+        """Validate ``X`` (dense or sparse) and bundle it with the loss settings."""
+        X, mask = _check_input(X, mask, beta, dtype, backend, self.nan_policy)
+        n, m = X.shape
+        eps = float(np.finfo(dtype).eps)
+        if beta <= 0.0:  # d_β(0 | y) is infinite for β ≤ 0: lift zeros as sklearn advises
+            X = X.copy()
+            X[X == 0] = eps
+        pen = scaled_penalty(float(self.l1), float(self.l2), n if n_for_penalty is None else n_for_penalty, m)
+        return Problem(backend.xp, X, mask, beta, gamma_exponent(beta), eps, pen, self._fused)
+
+    def _initial_factors(self, prob: Problem, W, H, rng, dtype, backend: Backend):
+        """Initial ``(W, H)`` on the backend, following ``init``."""
+        n, m = prob.X.shape
+        r = self.n_components
+        if self.init == "custom":
+            W0 = check_custom_factor("W", W, (n, r), dtype)
+            H0 = check_custom_factor("H", H, (r, m), dtype)
+        elif self.init == "random":
+            W0, H0 = random_init(_observed_mean(prob), (n, m), r, rng, dtype)
+        else:
+            if r > min(n, m):
+                raise ValueError(f"init={self.init!r} needs n_components <= min(n_samples, n_features) = {min(n, m)}, got {r}.")
+            W0, H0 = nndsvd_init(_host_matrix(prob, backend), r, self.init, rng, dtype)
+        return backend.asarray(W0), backend.asarray(H0)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, mask=None, W=None, H=None):
+        """Learn ``components_`` from ``X`` (n_samples, n_features); see :meth:`fit_transform`."""
+        self.fit_transform(X, mask=mask, W=W, H=H)
+        return self
+
+    def fit_transform(self, X, y=None, *, mask=None, W=None, H=None):
+        """Fit and return the latents ``W`` (n_samples, n_components).
+
+        Parameters
+        ----------
+        X : array-like or scipy sparse matrix (n_samples, n_features), ≥ 0
+        mask : bool array (n_samples, n_features), optional
+            True where an entry is observed.
+        W, H : array-like, optional
+            Initial factors, required (and only used) with ``init="custom"``.
+        """
+        beta, dtype = self._check_params()
+        backend = resolve_backend(self.backend, X)
+        prob = self._problem(X, mask, beta, dtype, backend)
+        rng = check_random_state_seed(self.random_state)
+        W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
+        res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+        if not res.converged and self.tol > 0 and self.max_iter > 0:
+            warnings.warn(
+                f"MultiplicativeNMF: max_iter={self.max_iter} reached before the objective "
+                f"converged (tol={self.tol}); increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.components_ = res.H
+        self.n_components_ = int(self.n_components)
+        self.n_features_in_ = int(prob.X.shape[1])
+        self.n_iter_ = int(res.n_iter)
+        self.reconstruction_err_ = reconstruction_error(res.divergence)
+        self.loss_curve_ = [float(v) for v in res.losses]
+        self._beta = beta
+        return res.W
+
+    def transform(self, X, *, mask=None):
+        """Latents ``W`` (n_samples, n_components) of ``X`` with ``components_`` fixed.
+
+        Solves the ``W``-subproblem by MU (``max_iter``, ``tol`` as in ``fit``), from the
+        constant start ``sqrt(mean(X) / r)``; the ``W``-side penalty is scaled by
+        ``n_features`` as in ``fit``.
+        """
+        self._check_fitted()
+        beta, dtype = self._check_params()
+        backend = resolve_backend(self.backend, X, self.components_)
+        prob = self._problem(X, mask, beta, dtype, backend)
+        if prob.X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {prob.X.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+        H = backend.asarray(self.components_, dtype=dtype)
+        n = prob.X.shape[0]
+        W0 = backend.xp.full((n, self.n_components_), np.sqrt(_observed_mean(prob) / self.n_components_), dtype=dtype)
+        return run_mu(prob, W0, H, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+
+    def inverse_transform(self, W):
+        """Reconstruction ``W @ components_`` (n_samples, n_features)."""
+        self._check_fitted()
+        backend = resolve_backend(self.backend, W, self.components_)
+        return backend.asarray(W, dtype=self.components_.dtype) @ self.components_
+
+    def _check_fitted(self):
+        if not hasattr(self, "components_"):
+            raise NotFittedError("This MultiplicativeNMF instance is not fitted yet; call fit first.")
+
+
+# --------------------------------------------------------------------- input helpers
+def _check_input(X, mask, beta: float, dtype, backend: Backend, nan_policy: str):
+    """``(X, mask)`` ready for :class:`Problem`: CSR for sparse-capable cases, else dense."""
+    if sp.issparse(X):
+        X = _check_sparse(X, dtype, nan_policy)
+        keep_sparse = beta in (1.0, 2.0) and mask is None and backend.name == "numpy"
+        if keep_sparse and not np.isnan(X.data).any():
+            return X, None
+        X = X.toarray()  # documented densification (other β, masks, NaN, GPU)
+    X, observed = check_data(X, backend, dtype, nan_policy=nan_policy, mask=mask, non_negative=True)
+    if observed is not None and bool(observed.all()):
+        observed = None  # the unweighted formulas are cheaper
+    return X, observed
+
+
+def _check_sparse(X, dtype, nan_policy: str):
+    """Validate a scipy sparse ``X`` without densifying it; returns a sorted CSR copy."""
+    X = sp.csr_matrix(X, dtype=dtype, copy=True)
+    X.sum_duplicates()
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X is empty: shape {X.shape}.")
+    data = X.data
+    if np.isinf(data).any():
+        raise ValueError("X contains infinite values; remove or clip them before fitting.")
+    if np.isnan(data).any() and nan_policy == "raise":
+        raise ValueError(
+            "X contains NaN. If NaN marks missing entries, pass nan_policy='omit' "
+            "(missing entries are then left out of the loss); otherwise clean the data."
+        )
+    if (data < 0).any():
+        raise ValueError(f"X has negative entries (min {np.nanmin(data):g}); this needs non-negative data.")
+    return X
+
+
+def _observed_mean(prob: Problem) -> float:
+    """Mean of the observed entries of ``X`` (sets the scale of the random init)."""
+    X = prob.X
+    if prob.mask is None:
+        return float(X.sum()) / (X.shape[0] * X.shape[1])
+    return float(X.sum()) / max(float(prob.mask.sum()), 1.0)
+
+
+def _host_matrix(prob: Problem, backend: Backend):
+    """``X`` on the host for the SVD of NNDSVD; missing entries filled with the mean."""
+    if prob.sparse:
+        return prob.X
+    X = backend.to_numpy(prob.X)
+    if prob.mask is not None:
+        X = np.where(backend.to_numpy(prob.mask), X, _observed_mean(prob))
+    return X

@@ -1,0 +1,346 @@
+"""Multilayer (deep) NMF by multiplicative updates: :class:`DeepMultiplicativeNMF`.
+
+Paper orientation inside this module (Cichocki & Zdunek 2006; paper eq. 11 with
+φ = identity): the data matrix is ``Xp = X.T`` of shape (m, n) = (n_features, n_samples)
+and
+
+.. math::
+
+    X_p \\approx W_L W_{L-1} \\cdots W_1 H_1, \\qquad
+    W_l \\in \\mathbb{R}_+^{r_{l+1} \\times r_l},\\;
+    H_1 \\in \\mathbb{R}_+^{r_1 \\times n},\\; r_{L+1} = m,
+
+so ``ranks=(20, 40)`` gives ``H_1`` (20, n), ``W_1`` (40, 20) and ``W_2`` (m, 40).
+The latent of layer ``l`` is ``Z_l = W_{l-1} ⋯ W_1 H_1`` (r_l, n); at the sklearn
+boundary it is returned transposed, (n_samples, r_l).
+
+Objective of the joint fine-tuning (paper eq. 2 with ℓ the squared Frobenius norm):
+
+.. math::
+
+    f = \\| M \\odot (X_p - W_L \\cdots W_1 H_1) \\|_F^2
+        + \\lambda \\Big(\\|H_1\\|_F^2 + \\sum_l \\|W_l\\|_F^2\\Big).
+
+MU for a factor in the middle of the product, ``Xp ≈ A F B`` with ``A``, ``B`` fixed
+(``A = W_L ⋯ W_{l+1}``, ``B = W_{l-1} ⋯ H_1``; identities at the ends)::
+
+    F ← max(F ⊙ (Aᵀ Xp Bᵀ) / max(Aᵀ A F B Bᵀ + λ F, eps), eps)
+
+(with a mask: ``Aᵀ (M ⊙ Xp) Bᵀ / (Aᵀ (M ⊙ A F B) Bᵀ + λ F)``). The diagonal
+majoriser of Lee & Seung applies unchanged because ``AᵀA ⊗ BBᵀ`` is entry-wise
+non-negative, so each step does not increase ``f``. Products are ordered by cost:
+``Aᵀ Xp Bᵀ`` passes over ``Xp`` once, through the thinner of ``A`` and ``Bᵀ``, and the
+denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from ._backend import resolve_backend
+from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
+from ._mu_updates import Penalty, Problem, mu_step
+from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
+
+
+def chain(mats):
+    """Product ``mats[0] @ mats[1] @ …``, or None (the identity) when ``mats`` is empty."""
+    if not mats:
+        return None
+    out = mats[0]
+    for A in mats[1:]:
+        out = out @ A
+    return out
+
+
+class DeepProblem:
+    """Data and settings of the fine-tuning (paper orientation ``Xp`` (m, n))."""
+
+    def __init__(self, xp, Xp, mask_p, lam: float, eps: float, fused: bool):
+        self.xp, self.Xp, self.mask_p = xp, Xp, mask_p
+        self.lam, self.eps = lam, eps
+        # a Problem only to reuse the element-wise MU kernel (β = 2, γ = 1)
+        self.step = Problem(xp, None, None, 2.0, 1.0, eps, Penalty(), fused)
+        self.norm_x = float(xp.vdot(Xp.ravel().astype(np.float64), Xp.ravel().astype(np.float64)))
+
+
+def factor_update(dp: DeepProblem, A, F, B):
+    """One MU step on ``F`` for ``Xp ≈ A F B`` (in place).
+
+    ``A`` (m, p), ``F`` (p, q), ``B`` (q, n); ``A`` or ``B`` may be None for the identity
+    (the ends of the chain), which is never materialised (it would be m × m or n × n).
+    """
+    xp, Xp = dp.xp, dp.Xp
+    if dp.mask_p is None:
+        num = _sandwich(A, Xp, B)  # one pass over Xp, through the thinner side
+        den = F if A is None else (A.T @ A) @ F
+        den = den if B is None else den @ (B @ B.T)
+    else:
+        fit = F if A is None else A @ F
+        fit = (fit if B is None else fit @ B) * dp.mask_p
+        num, den = _sandwich(A, Xp, B), _sandwich(A, fit, B)
+    return mu_step(dp.step, F, xp.ascontiguousarray(num), xp.ascontiguousarray(den), 0.0, dp.lam)
+
+
+def _sandwich(A, Y, B):
+    """``Aᵀ Y Bᵀ`` with None as the identity, multiplying through the thinner factor first."""
+    if A is None:
+        return Y if B is None else Y @ B.T
+    if B is None:
+        return A.T @ Y
+    return (A.T @ Y) @ B.T if A.shape[1] <= B.shape[0] else A.T @ (Y @ B.T)
+
+
+def deep_objective(dp: DeepProblem, Ws, H1) -> tuple[float, float]:
+    """``(‖M ⊙ (Xp − W_L⋯W_1 H_1)‖², f)`` (module docstring), as floats."""
+    xp = dp.xp
+    P = chain(Ws[::-1])  # W_L ⋯ W_1, (m, r_1)
+    if dp.mask_p is None:
+        # ‖X‖² − 2⟨PᵀX, H⟩ + ⟨PᵀP, HHᵀ⟩ in float64 (no m×n residual)
+        P64, H64 = P.astype(np.float64), H1.astype(np.float64)
+        cross = float(xp.vdot((P64.T @ dp.Xp.astype(np.float64)).ravel(), H64.ravel()))
+        quad = float(xp.vdot((P64.T @ P64).ravel(), (H64 @ H64.T).ravel()))
+        err = max(dp.norm_x - 2.0 * cross + quad, 0.0)
+    else:
+        R = ((dp.Xp - P @ H1) * dp.mask_p).astype(np.float64).ravel()
+        err = float(xp.vdot(R, R))
+    reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [H1, *Ws])
+    return err, err + dp.lam * reg
+
+
+def fine_tune_sweep(dp: DeepProblem, Ws, H1):
+    """Update ``H_1`` then ``W_1``, …, ``W_L`` once each (all in place)."""
+    factor_update(dp, chain(Ws[::-1]), H1, None)
+    below = H1  # W_{l-1} ⋯ H_1
+    for l in range(len(Ws)):
+        above = chain(Ws[l + 1 :][::-1])  # W_L ⋯ W_{l+1}; None for l = L
+        factor_update(dp, above, Ws[l], below)
+        below = Ws[l] @ below
+
+
+def _warm_start(xp, X, C, lam: float, dtype):
+    """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
+
+    MU alone crawls on this sub-problem from a constant start; the clipped ridge solution
+    is already close, and the floor (1 % of the typical entry) keeps every entry able to
+    move multiplicatively.
+    """
+    G = C @ C.T + max(lam, 1e-8 * float(xp.trace(C @ C.T))) * xp.eye(C.shape[0], dtype=dtype)
+    L = xp.linalg.solve(G, C @ X.T).T  # (n, r_1)
+    floor = 0.01 * float(np.sqrt(max(float(X.mean()), 0.0) / C.shape[0]))
+    return xp.ascontiguousarray(xp.maximum(L, floor).astype(dtype))
+
+
+class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
+    """Multilayer NMF ``X.T ≈ W_L ⋯ W_1 H_1`` fitted by multiplicative updates.
+
+    ``X`` is (n_samples, n_features) at the boundary; inside, the paper's orientation
+    ``X.T`` (module docstring for shapes, objective and update rule). Fitting has two
+    stages:
+
+    1. **Layer-wise pretraining** (Cichocki & Zdunek 2006), from the data side down:
+       ``X.T ≈ W_L Z_L`` (rank r_L), then ``Z_L ≈ W_{L-1} Z_{L-1}``, …, ending with
+       ``Z_1 = H_1``; each stage is a :class:`MultiplicativeNMF` fit (Frobenius, the
+       same λ, ``pretrain_iter`` iterations).
+    2. **Joint fine-tuning** of all factors on the whole product by the MU rule above,
+       ``max_iter`` sweeps (``H_1`` then ``W_1 … W_L``), stopping like
+       :class:`MultiplicativeNMF` (relative decrease of ``f`` every 10 sweeps < ``tol``).
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        ``(r_1, …, r_L)``; ``r_1`` is the rank of ``H_1`` (the innermost code).
+    l2 : float, default 0
+        λ of the objective (not rescaled by the data size, unlike MultiplicativeNMF).
+    max_iter : int, default 200
+        Fine-tuning sweeps (0 keeps the pretrained factors).
+    pretrain_iter : int, default 200
+    tol : float, default 1e-4
+    init : {"random", "nndsvda", "nndsvd", "nndsvdar"}
+        Initialisation of every pretraining stage.
+    backend, dtype, nan_policy, random_state, verbose
+        As in :class:`MultiplicativeNMF`; missing entries are left out of the first
+        pretraining stage and of the fine-tuning objective.
+
+    Attributes
+    ----------
+    factors_ : list of arrays
+        ``[W_1, …, W_L]`` in paper orientation, ``W_l`` of shape (r_{l+1}, r_l).
+    latents_ : list of arrays
+        ``latents_[l-1] = Z_lᵀ`` (n_samples, r_l) for layer ``l = 1 … L``:
+        ``H_1ᵀ``, ``(W_1 H_1)ᵀ``, …
+    components_ : list of arrays
+        ``components_[l-1] = (W_L ⋯ W_l)ᵀ`` (r_l, n_features), so that
+        ``latents_[l-1] @ components_[l-1]`` is the reconstruction for every ``l``.
+    pretrain_objective_ : list of float
+        ``‖Z − W Z'‖²`` of each pretraining stage at its initialisation and at its end,
+        as ``[(initial, final), …]`` from layer L down to layer 1.
+    n_iter_, reconstruction_err_, loss_curve_
+        Fine-tuning sweeps, ``‖M ⊙ (X.T − W_L⋯H_1)‖_F`` and ``f`` per check.
+
+    Notes
+    -----
+    ``fit_transform`` and ``transform`` return layer 1 (``H_1ᵀ``, the innermost and
+    smallest code) unless ``layer`` is given; ``transform`` solves for ``H_1`` with all
+    ``W_l`` fixed and maps it up through ``W_1 … W_{layer-1}``.
+    """
+
+    _fused = True
+
+    def __init__(
+        self,
+        ranks=(20, 40),
+        *,
+        l2=0.0,
+        max_iter=200,
+        pretrain_iter=200,
+        tol=1e-4,
+        init="random",
+        backend="auto",
+        dtype="float32",
+        nan_policy="raise",
+        random_state=None,
+        verbose=0,
+    ):
+        self.ranks = ranks
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.pretrain_iter = pretrain_iter
+        self.tol = tol
+        self.init = init
+        self.backend = backend
+        self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self):
+        if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__len__") or len(self.ranks) < 1:
+            raise ValueError(f"ranks must be a non-empty sequence of positive integers, got {self.ranks!r}.")
+        ranks = tuple(check_int(f"ranks[{i}]", r, low=1) for i, r in enumerate(self.ranks))
+        check_float("l2", self.l2, low=0.0)
+        check_int("max_iter", self.max_iter, low=0)
+        check_int("pretrain_iter", self.pretrain_iter, low=0)
+        check_float("tol", self.tol, low=0.0)
+        check_option("init", self.init, ("random", "nndsvd", "nndsvda", "nndsvdar"))
+        return ranks, check_dtype(self.dtype)
+
+    def _stage(self, rank: int, seed: int):
+        """The shallow estimator of one pretraining stage (λ mapped to its scaling)."""
+        return MultiplicativeNMF(
+            rank, max_iter=self.pretrain_iter, tol=0.0, init=self.init, backend=self.backend,
+            dtype=self.dtype, nan_policy=self.nan_policy, random_state=seed,
+        )
+
+    def _pretrain(self, X, mask, ranks, backend, dtype, rng):
+        """Layer-wise factorisation from the data side down; returns ``(Ws, H1)``."""
+        lam = float(self.l2)
+        Ws = [None] * len(ranks)
+        data, data_mask, self.pretrain_objective_ = X, mask, []
+        for l in range(len(ranks) - 1, -1, -1):
+            est = self._stage(ranks[l], int(rng.integers(2**31 - 1)))
+            prob = est._problem(data, data_mask, 2.0, dtype, backend)
+            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ
+            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, lam))
+            Lat, Comp = est._initial_factors(prob, None, None, rng, dtype, backend)
+            res = run_mu(prob, Lat, Comp, max_iter=self.pretrain_iter, tol=0.0)
+            self.pretrain_objective_.append((2.0 * res.losses[0], 2.0 * res.losses[-1]))
+            Ws[l] = backend.xp.ascontiguousarray(res.H.T)  # (r_{l+1}, r_l)
+            data, data_mask = res.W, None  # latents (n, r_l) feed the next stage
+        return Ws, backend.xp.ascontiguousarray(data.T)
+
+    def fit(self, X, y=None, *, mask=None):
+        """Pretrain and fine-tune on ``X`` (n_samples, n_features); returns ``self``."""
+        self.fit_transform(X, mask=mask)
+        return self
+
+    def fit_transform(self, X, y=None, *, mask=None, layer=1):
+        """Fit and return ``latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
+        ranks, dtype = self._check_params()
+        backend = resolve_backend(self.backend, X)
+        Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
+        rng = check_random_state_seed(self.random_state)
+        Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng)
+        xp = backend.xp
+        eps = float(np.finfo(dtype).eps)
+        dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, float(self.l2), eps, self._fused)
+        _, f0 = deep_objective(dp, Ws, H1)
+        losses, prev, converged, n_iter = [f0], f0, False, 0
+        for n_iter in range(1, self.max_iter + 1):
+            fine_tune_sweep(dp, Ws, H1)
+            if self.tol > 0 and n_iter % CHECK_EVERY == 0:
+                _, f = deep_objective(dp, Ws, H1)
+                losses.append(f)
+                if self.verbose:
+                    print(f"deep MU sweep {n_iter}: objective {f:.6g}")
+                if (prev - f) / max(f0, np.finfo(np.float64).tiny) < self.tol:
+                    converged = True
+                    break
+                prev = f
+        err, f = deep_objective(dp, Ws, H1)
+        if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
+            losses.append(f)
+        if not converged and self.tol > 0 and self.max_iter > 0:
+            warnings.warn(
+                f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.factors_ = Ws
+        self.n_features_in_ = int(Xd.shape[1])
+        self.n_iter_ = int(n_iter)
+        self.loss_curve_ = [float(v) for v in losses]
+        self.reconstruction_err_ = float(np.sqrt(err))
+        self.latents_ = self._latents(H1)
+        self.components_ = self._components()
+        return self.latents_[self._check_layer(layer) - 1]
+
+    def transform(self, X, *, layer=1):
+        """Latents of layer ``layer`` (n_samples, r_layer) for new data, all ``W_l`` fixed.
+
+        Solves for ``H_1`` by MU (Frobenius, λ‖H_1‖², ``max_iter`` and ``tol`` of the
+        fine-tuning), started from the clipped ridge solution, and returns ``(W_{layer-1} ⋯ W_1 H_1)ᵀ``.
+        """
+        self._check_fitted()
+        layer = self._check_layer(layer)
+        ranks, dtype = self._check_params()
+        backend = resolve_backend(self.backend, X, self.factors_[0])
+        Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, non_negative=True)
+        if Xd.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {Xd.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+        xp = backend.xp
+        Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
+        C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
+        lam = float(self.l2)
+        prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
+        Lat = _warm_start(xp, Xd, C, lam, dtype)
+        Lat = run_mu(prob, Lat, C, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+        return self._latents(xp.ascontiguousarray(Lat.T))[layer - 1]
+
+    # ---------------------------------------------------------------- helpers
+    def _latents(self, H1):
+        """``[Z_1ᵀ, …, Z_Lᵀ]`` with ``Z_1 = H_1`` and ``Z_{l+1} = W_l Z_l``."""
+        out, Z = [], H1
+        for W in [None, *self.factors_[:-1]]:
+            Z = Z if W is None else W @ Z
+            out.append(Z.T)
+        return out
+
+    def _components(self):
+        """``[(W_L ⋯ W_l)ᵀ for l = 1 … L]``, each (r_l, n_features)."""
+        comps, P = [], None
+        for W in self.factors_[::-1]:
+            P = W if P is None else P @ W
+            comps.append(P.T)
+        return comps[::-1]
+
+    def _check_layer(self, layer) -> int:
+        return check_int("layer", layer, low=1, high=len(self.factors_))
+
+    def _check_fitted(self):
+        if not hasattr(self, "factors_"):
+            raise NotFittedError("This DeepMultiplicativeNMF instance is not fitted yet; call fit first.")
