@@ -7,8 +7,18 @@ non-negative factorization"). Importing this package never imports CuPy.
 
 from ._backend import BackendUnavailableError
 from ._fit import DivergenceError
+from ._mu import MultiplicativeNMF
+from ._mu_deep import DeepMultiplicativeNMF
 from ._wnmf import WNMF, wnmf
 
 __version__ = "0.1.0"
 
-__all__ = ["WNMF", "wnmf", "BackendUnavailableError", "DivergenceError", "__version__"]
+__all__ = [
+    "WNMF",
+    "wnmf",
+    "MultiplicativeNMF",
+    "DeepMultiplicativeNMF",
+    "BackendUnavailableError",
+    "DivergenceError",
+    "__version__",
+]
