@@ -6,6 +6,7 @@ non-negative factorization"). Importing this package never imports CuPy.
 """
 
 from ._backend import BackendUnavailableError
+from ._checkpoint import CheckpointError
 from ._fit import DivergenceError
 from ._mu import MultiplicativeNMF
 from ._mu_deep import DeepMultiplicativeNMF
@@ -19,6 +20,7 @@ __all__ = [
     "MultiplicativeNMF",
     "DeepMultiplicativeNMF",
     "BackendUnavailableError",
+    "CheckpointError",
     "DivergenceError",
     "__version__",
 ]

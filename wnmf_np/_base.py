@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
-from ._fit import H_UPDATES, TrainConfig, train
+from ._fit import H_UPDATES, TrainConfig, init_train_state, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
 from ._optim import AdamWConfig
@@ -137,7 +137,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         return backend, X, observed
 
     # ----------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, mask=None):
+    def fit(self, X, y=None, *, mask=None, resume=False):
         """Learn the factors from X.
 
         Parameters
@@ -147,12 +147,23 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         y : ignored
         mask : bool array-like of shape (n_samples, n_features), optional
             True where an entry is observed; unobserved entries do not enter the loss.
+        resume : bool, default False
+            Continue an unfinished fit (one interrupted by Ctrl-C, or loaded with
+            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. With the
+            same seed the result equals that of an uninterrupted fit.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        With ``checkpoint_path`` and ``checkpoint_every`` set, a checkpoint is written
+        atomically every ``checkpoint_every`` epochs and at the end. If training is
+        interrupted (KeyboardInterrupt), the state reached so far is kept on the
+        estimator, so ``fit(X, resume=True)`` continues it and ``save`` can store it.
         """
-        self._fit(X, mask)
+        self._fit(X, mask, resume=resume)
         return self
 
     def fit_transform(self, X, y=None, *, mask=None):
@@ -160,23 +171,71 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         self._fit(X, mask)
         return self._latents_of(self.params_, self.final_eta_)
 
-    def _fit(self, X, mask):
-        backend, X, observed = self._prepare(X, mask, reset=True)
+    def _fit(self, X, mask, resume=False):
+        if resume and not hasattr(self, "train_state_"):
+            raise ValueError("resume=True needs an unfinished fit: fit first, or load a checkpoint.")
+        backend, X, observed = self._prepare(X, mask, reset=not resume)
         n_samples, n_features = X.shape
         self._validate_extra(n_features)
-        dtype = X.dtype.type
-        rng = check_random_state_seed(self.random_state)
+        checkpoint_every = getattr(self, "checkpoint_every", None)
+        if checkpoint_every is not None:
+            check_int("checkpoint_every", checkpoint_every, low=1)
+            if getattr(self, "checkpoint_path", None) is None:
+                raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
         model = self._make_model(n_features)
-        data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
-        params = self._init_params(model, n_samples, n_features, rng, data_mean, dtype, backend)
+        if resume:
+            params, state, rng = self._resumable_state(n_samples, backend)
+        else:
+            rng = check_random_state_seed(self.random_state)
+            data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
+            params = self._init_params(model, n_samples, n_features, rng, data_mean, X.dtype.type, backend)
+            state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
         steps = -(-n_samples // min(int(self.batch_size), n_samples))
         config = self._train_config(int(self.max_epochs), steps, eta_schedule, "fit")
+        live = {}  # the driver puts its TrainState here as soon as it exists
+        config.callback = self._checkpointing_callback(
+            config.callback, live, model, params, X, observed, backend, eta_schedule
+        )
         kernels = get_kernels(backend.name)
-        state = train(model, params, X, observed, config, backend, kernels, rng, trainable=tuple(params))
-        self.final_eta_ = float(eta_schedule(max(state.epoch - 1, 0)))
-        self._store(model, params, state, X, observed, backend)
+        self._rng = rng
+        try:
+            state = train(model, params, X, observed, config, backend, kernels, rng, trainable=tuple(params),
+                          state=state, on_state=live.update)  # fmt: skip
+        except KeyboardInterrupt:
+            # never lose work: keep what was reached so that fit(X, resume=True) continues it
+            if "state" in live:
+                self._finish(model, params, live["state"], X, observed, backend, eta_schedule)
+            raise
+        self._finish(model, params, state, X, observed, backend, eta_schedule)
+        if getattr(self, "checkpoint_path", None) is not None and checkpoint_every is not None:
+            self.save(self.checkpoint_path)
         return self
+
+    def _resumable_state(self, n_samples, backend):
+        n_saved = self.params_[self.model_.sample_param].shape[0]
+        if n_saved != n_samples:
+            raise ValueError(f"resume=True needs the same data: the saved state has {n_saved} samples, X has {n_samples}.")
+        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        params = {k: backend.asarray(v) for k, v in self.params_.items()}
+        return params, self.train_state_, rng
+
+    def _checkpointing_callback(self, user_callback, live, model, params, X, observed, backend, eta_schedule):
+        every = getattr(self, "checkpoint_every", None)
+        if every is None:
+            return user_callback
+
+        def callback(epoch, info):
+            if epoch % every == 0:
+                self._finish(model, params, live["state"], X, observed, backend, eta_schedule, quick=True)
+                self.save(self.checkpoint_path)
+            return user_callback(epoch, info) if user_callback is not None else None
+
+        return callback
+
+    def _finish(self, model, params, state, X, observed, backend, eta_schedule, quick=False):
+        self.final_eta_ = float(eta_schedule(max(state.epoch - 1, 0)))
+        self._store(model, params, state, X, observed, backend, quick=quick)
 
     def _init_params(self, model, n_samples, n_features, rng, data_mean, dtype, backend: Backend) -> dict:
         from ._init import init_factor, resolve_init
@@ -188,7 +247,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             params[name] = backend.asarray(host)
         return params
 
-    def _store(self, model, params, state, X, observed, backend):
+    def _store(self, model, params, state, X, observed, backend, quick=False):
         self.model_ = model
         self.params_ = params
         self.train_state_ = state
@@ -196,7 +255,128 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.n_iter_ = state.epoch
         self.loss_curve_ = list(state.loss_curve)
-        self.reconstruction_err_ = self._reconstruction_error(X, observed, backend)
+        # a mid-training checkpoint skips the full-data pass (it is recomputed at the end)
+        self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
+        self._set_derived(backend)
+
+    def _set_derived(self, backend) -> None:
+        """Fitted attributes computed from ``params_`` (components, latents); subclass hook."""
+
+    # ---------------------------------------------------------- persistence
+    def save(self, path):
+        """Write the (fitted or partially fitted) model to ``path`` (.npz, no pickle).
+
+        Stores the parameters, the AdamW state, the training counters and loss curve, the
+        random state of the batch order and the constructor parameters; see
+        :mod:`wnmf_np._checkpoint` for the format. The write is atomic.
+
+        Returns
+        -------
+        pathlib.Path of the written file
+        """
+        from ._checkpoint import save_checkpoint
+
+        check_is_fitted(self)
+        return save_checkpoint(self, path)
+
+    @classmethod
+    def load(cls, path, *, backend="auto"):
+        """Read a model written by :meth:`save`; ``fit(X, resume=True)`` continues it.
+
+        Parameters
+        ----------
+        path : str or Path
+        backend : {"auto", "numpy", "cupy"}
+            Where to put the arrays ("auto": the backend the model was trained on if it is
+            usable here, else NumPy).
+
+        Raises
+        ------
+        wnmf_np.CheckpointError
+            For a missing, truncated, foreign or tampered file, or a checkpoint of another
+            estimator class.
+        """
+        from ._backend import cupy_available
+        from ._checkpoint import CheckpointError, constructor_params, read_checkpoint, restore_into
+
+        meta, arrays = read_checkpoint(path)
+        if meta["class"] != cls.__name__:
+            raise CheckpointError(f"{str(path)!r} holds a {meta['class']}, not a {cls.__name__}.")
+        try:
+            estimator = cls(**constructor_params(meta))
+        except TypeError as exc:
+            raise CheckpointError(f"{str(path)!r}: its parameters do not fit {cls.__name__}: {exc}") from None
+        if backend == "auto":
+            backend = meta["fitted"]["backend_"] if meta["fitted"]["backend_"] != "cupy" or cupy_available() else "numpy"
+        be = resolve_backend(backend)
+        restore_into(estimator, meta, arrays, be)
+        estimator.model_ = estimator._make_model(estimator.n_features_in_)
+        estimator._set_derived(be)
+        return estimator
+
+    # ------------------------------------------------------------ streaming
+    def partial_fit(self, X, y=None, *, mask=None):
+        """Learn from a new batch of samples, keeping W and the optimizer state.
+
+        The new samples get new latent rows (initialised as in ``fit``); one epoch of
+        mini-batch AdamW over them updates W and their latents. Latents of earlier
+        samples are kept, and ``latents_`` grows by ``len(X)`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+        mask : bool array-like like X, optional
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "train_state_")
+        backend, X, observed = self._prepare(X, mask, reset=first)
+        n_new, n_features = X.shape
+        self._validate_extra(n_features)
+        model = self._make_model(n_features)
+        sample = model.sample_param
+        if first:
+            self._rng = check_random_state_seed(self.random_state)
+        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
+        fresh = self._init_params(model, n_new, n_features, rng, data_mean, X.dtype.type, backend)
+        if first:
+            shared = {k: v for k, v in fresh.items() if k != sample}
+            previous = None
+        else:
+            shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
+            previous = self.train_state_
+        params = {**shared, sample: fresh[sample]}
+        state = init_train_state(params, tuple(params), sample, self.h_update)
+        if previous is not None:  # carry the shared parameters' optimizer state over
+            for k in shared:
+                state.opt[k] = previous.opt[k]
+            state.step, state.loss_curve = previous.step, list(previous.loss_curve)
+        eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
+        steps = -(-n_new // min(int(self.batch_size), n_new))
+        config = self._train_config(1, steps, eta_schedule, "partial_fit")
+        config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
+        config.n_iter_no_change = None
+        state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
+                      trainable=tuple(params), state=state)  # fmt: skip
+        if previous is not None:
+            xp = backend.xp
+            old = backend.asarray(self.params_[sample])
+            params[sample] = xp.concatenate([old, params[sample]])
+            st_old, st_new = previous.opt[sample], state.opt[sample]
+            step = xp.concatenate([backend.asarray(st_old.step), st_new.step]) if self.h_update == "lazy" else st_new.step
+            state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
+                                                v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
+            state.epoch = previous.epoch + 1
+        self.final_eta_ = self._partial_eta()
+        self._store(model, params, state, X, observed, backend, quick=True)
+        return self
+
+    def _partial_eta(self) -> float:
+        """η used by partial_fit: the final η of the configured schedule."""
+        return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))
 
     def _reconstruction_error(self, X, observed, backend: Backend, chunk: int = 4096) -> float:
         """Frobenius norm of the residual over observed entries, computed in row chunks."""

@@ -114,6 +114,7 @@ def train(
     *,
     trainable: tuple = ("W", "H"),
     state: TrainState | None = None,
+    on_state: Callable[[dict], None] | None = None,
 ) -> TrainState:
     """Run epochs until ``max_epochs``, early stopping or a callback says stop.
 
@@ -130,6 +131,9 @@ def train(
     rng : numpy Generator for the batch order
     trainable : names of the parameters to update (e.g. only the latents in ``transform``)
     state : TrainState to resume from, or None to start afresh
+    on_state : callable, optional
+        Called once with ``{"state": state}`` before the first epoch, so the caller can
+        reach the live state (for checkpoints, or to keep it after an interruption).
 
     Returns
     -------
@@ -139,6 +143,8 @@ def train(
     sample = model.sample_param
     if state is None:
         state = init_train_state(params, trainable, sample, config.h_update)
+    if on_state is not None:
+        on_state({"state": state})
     n_samples = X.shape[0]
     batch = min(config.batch_size, n_samples)
     steps_per_epoch = math.ceil(n_samples / batch)

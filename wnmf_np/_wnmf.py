@@ -78,6 +78,10 @@ class WNMF(BaseWNMF):
     callback : callable(epoch, info) -> bool, optional
         Called after each epoch with a dict (epoch, loss, eta, lr, elapsed); return True
         to stop training.
+    checkpoint_path : str or Path, optional
+        Where ``fit`` writes checkpoints (see ``checkpoint_every``, :meth:`save`).
+    checkpoint_every : int, optional
+        Write a checkpoint every this many epochs (and at the end of the fit).
 
     Attributes
     ----------
@@ -126,6 +130,8 @@ class WNMF(BaseWNMF):
         random_state=None,
         verbose=0,
         callback=None,
+        checkpoint_path=None,
+        checkpoint_every=None,
     ):
         self.n_components = n_components
         self.eta = eta
@@ -151,6 +157,8 @@ class WNMF(BaseWNMF):
         self.random_state = random_state
         self.verbose = verbose
         self.callback = callback
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
 
     def _make_model(self, n_features: int) -> ShallowModel:
         return ShallowModel(check_int("n_components", self.n_components, low=1))
@@ -158,11 +166,10 @@ class WNMF(BaseWNMF):
     def _latents_of(self, params: dict, eta: float):
         return leaky_relu(params["H"], eta)
 
-    def _store(self, model, params, state, X, observed, backend):
-        super()._store(model, params, state, X, observed, backend)
+    def _set_derived(self, backend):
         xp = backend.xp
-        self.components_ = xp.ascontiguousarray(leaky_relu(params["W"], self.final_eta_).T)
-        self.latents_ = leaky_relu(params["H"], self.final_eta_)
+        self.components_ = xp.ascontiguousarray(leaky_relu(self.params_["W"], self.final_eta_).T)
+        self.latents_ = leaky_relu(self.params_["H"], self.final_eta_)
 
     def _warm_start_latents(self, params: dict, X, observed, backend: Backend):
         """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)ᵀ."""
