@@ -94,7 +94,7 @@ def step_timer(m, n, r, b, impl, repeats):
         k = cursor[0] % (n // b)
         cursor[0] += 1
         rows = order[k * b : (k + 1) * b]
-        _step(model, params, X, None, rows, 0.1, 1e-3, config, kernels, state, ("W", "H"), np)
+        _step(model, params, X[rows], None, rows, 0.1, 1e-3, config, kernels, state, ("W", "H"), np)
 
     return best_time(one_step, repeats, inner=5)
 

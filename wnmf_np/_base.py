@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
+from ._data import InMemoryData, OutOfCoreData, is_out_of_core
 from ._fit import H_UPDATES, TrainConfig, init_train_state, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
@@ -119,6 +120,12 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         """Validate data; returns (backend, X, observed)."""
         settings = self._validate_common()
         backend = resolve_backend(self.backend, X)
+        if is_out_of_core(X):
+            if mask is not None:
+                raise ValueError("mask is not supported with out-of-core X; mark missing entries as NaN and use nan_policy='omit'.")
+            X = OutOfCoreData(X, backend, settings["dtype"], nan_policy=self.nan_policy, non_negative=self.loss == "kl")
+            self._check_features(X, reset)
+            return backend, X, None
         X, observed = check_data(
             X,
             backend,
@@ -127,6 +134,10 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             mask=mask,
             non_negative=self.loss == "kl",
         )
+        self._check_features(X, reset)
+        return backend, X, observed
+
+    def _check_features(self, X, reset: bool) -> None:
         if not reset:
             check_is_fitted(self)
             if X.shape[1] != self.n_features_in_:
@@ -134,7 +145,6 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
-        return backend, X, observed
 
     # ----------------------------------------------------------------- fit
     def fit(self, X, y=None, *, mask=None, resume=False):
@@ -187,8 +197,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             params, state, rng = self._resumable_state(n_samples, backend)
         else:
             rng = check_random_state_seed(self.random_state)
-            data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
-            params = self._init_params(model, n_samples, n_features, rng, data_mean, X.dtype.type, backend)
+            params = self._init_params(model, n_samples, n_features, rng, _data_mean(X, observed), self._dtype(X), backend)
             state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
         steps = -(-n_samples // min(int(self.batch_size), n_samples))
@@ -340,8 +349,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         if first:
             self._rng = check_random_state_seed(self.random_state)
         rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
-        data_mean = float(X.mean()) if observed is None else float(X.sum() / observed.sum())
-        fresh = self._init_params(model, n_new, n_features, rng, data_mean, X.dtype.type, backend)
+        fresh = self._init_params(model, n_new, n_features, rng, _data_mean(X, observed), self._dtype(X), backend)
         if first:
             shared = {k: v for k, v in fresh.items() if k != sample}
             previous = None
@@ -378,16 +386,19 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         """η used by partial_fit: the final η of the configured schedule."""
         return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))
 
-    def _reconstruction_error(self, X, observed, backend: Backend, chunk: int = 4096) -> float:
-        """Frobenius norm of the residual over observed entries, computed in row chunks."""
+    def _dtype(self, X):
+        return X.dtype if isinstance(X, OutOfCoreData) else X.dtype.type
+
+    def _reconstruction_error(self, X, observed, backend: Backend) -> float:
+        """Frobenius norm of the residual over observed entries, computed in row blocks."""
         xp = backend.xp
         total = 0.0
         H = self.params_[self.model_.sample_param]
-        for start in range(0, X.shape[0], chunk):
-            rows = slice(start, start + chunk)
-            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64) - X[rows]
-            if observed is not None:
-                R = R * observed[rows]
+        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
+        for rows, X_b, obs_b in source.row_blocks():
+            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64) - X_b
+            if obs_b is not None:
+                R = R * obs_b
             total += float(xp.sum(R * R))
         return float(np.sqrt(total))
 
@@ -416,7 +427,9 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         backend, X, observed = self._prepare(X, mask, reset=False)
         rng = check_random_state_seed(self.random_state)
         params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}
-        params[self.model_.sample_param] = self._warm_start_latents(params, X, observed, backend)
+        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
+        blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in source.row_blocks()]
+        params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
         steps = -(-X.shape[0] // min(int(self.batch_size), X.shape[0]))
         config = self._train_config(int(self.max_epochs), steps, schedule, "transform", row_independent=True)
@@ -428,3 +441,10 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""
         check_is_fitted(self)
         return self._decode(Z)
+
+
+def _data_mean(X, observed) -> float:
+    """Mean of the observed entries (streamed for out-of-core data)."""
+    if isinstance(X, OutOfCoreData):
+        return X.mean
+    return float(X.mean()) if observed is None else float(X.sum() / observed.sum())

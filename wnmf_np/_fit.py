@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._backend import Backend
+from ._data import InMemoryData, OutOfCoreData
 from ._losses import LossSpec
 from ._optim import AdamWConfig, AdamWState, init_state
 from .kernels import KernelSet
@@ -123,8 +124,9 @@ def train(
     model : object with ``sample_param``, ``forward(params, H_rows, eta)`` and
         ``backward(G, cache, need)``
     params : dict of arrays on ``backend``, updated in place
-    X : array of shape (n_samples, n_features) on ``backend`` (missing entries zero)
-    observed : bool array like X, or None
+    X : array of shape (n_samples, n_features) on ``backend`` (missing entries zero),
+        or a data source of :mod:`wnmf_np._data` (e.g. out of core)
+    observed : bool array like X, or None (ignored for a data source)
     config : TrainConfig
     backend : Backend
     kernels : KernelSet
@@ -141,11 +143,12 @@ def train(
     """
     xp = backend.xp
     sample = model.sample_param
+    source = X if isinstance(X, (InMemoryData, OutOfCoreData)) else InMemoryData(X, observed)
     if state is None:
         state = init_train_state(params, trainable, sample, config.h_update)
     if on_state is not None:
         on_state({"state": state})
-    n_samples = X.shape[0]
+    n_samples = source.shape[0]
     batch = min(config.batch_size, n_samples)
     steps_per_epoch = math.ceil(n_samples / batch)
     opt_cfg = config.optimizer
@@ -153,19 +156,25 @@ def train(
     last_print = -math.inf
     while state.epoch < config.max_epochs:
         eta = config.eta_schedule(state.epoch)
-        order = xp.asarray(rng.permutation(n_samples))
+        host_order = source.permutation(rng)
+        order = xp.asarray(host_order)
         epoch_total = 0.0
         for k in range(steps_per_epoch):
             rows = order[k * batch : (k + 1) * batch]
+            if source.out_of_core:  # read this batch (prefetched) and start reading the next
+                nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
+                X_b, obs_b = source.take(host_order[k * batch : (k + 1) * batch], nxt)
+            else:
+                X_b, obs_b = source.take(rows)
             lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
-            value = _step(model, params, X, observed, rows, eta, lr, config, kernels, state, trainable, xp)
+            value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp)
             epoch_total = epoch_total + value
             state.step += 1
         epoch_loss = float(epoch_total) / steps_per_epoch  # the one host sync per epoch
         state.epoch += 1
         state.loss_curve.append(epoch_loss)
         if not math.isfinite(epoch_loss):
-            raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, X, xp))
+            raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, source.max_abs(xp)))
         stop = _early_stop(state, epoch_loss, config)
         elapsed = time.perf_counter() - start
         info = {"loss": epoch_loss, "eta": eta, "lr": lr, "elapsed": elapsed, "epoch": state.epoch}
@@ -185,13 +194,12 @@ def train(
     return state
 
 
-def _step(model, params, X, observed, rows, eta, lr, config, kernels, state, trainable, xp):
-    """One mini-batch step; returns the batch loss (device scalar or float)."""
+def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp):
+    """One mini-batch step on the data rows ``X_b`` (mask ``obs_b``) of samples ``rows``;
+    returns the batch loss (device scalar or float)."""
     sample = model.sample_param
     H_rows = params[sample][rows]
     Y, cache = model.forward(params, H_rows, eta)
-    X_b = X[rows]
-    obs_b = None if observed is None else observed[rows]
     Y = xp.ascontiguousarray(Y)
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
     if config.row_independent:
@@ -229,8 +237,7 @@ def _early_stop(state: TrainState, loss: float, config: TrainConfig) -> bool:
     return state.epochs_no_improve >= config.n_iter_no_change
 
 
-def _divergence_message(loss, epoch, opt: AdamWConfig, X, xp) -> str:
-    scale = float(xp.max(xp.abs(X)))
+def _divergence_message(loss, epoch, opt: AdamWConfig, scale: float) -> str:
     return (
         f"training diverged: the epoch loss became {loss} at epoch {epoch}. "
         f"Try a smaller learning rate (lr={opt.lr:g}), scaling the data (max |X| = {scale:.3g}; "

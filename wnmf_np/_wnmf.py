@@ -56,8 +56,11 @@ class WNMF(BaseWNMF):
     adam_eps : float, default 1e-8
     tol : float, default 1e-4
         Relative improvement of the epoch loss that counts as progress.
-    n_iter_no_change : int or None, default 10
-        Stop after this many epochs without progress; None disables early stopping.
+    n_iter_no_change : int or None, default None
+        Stop after this many epochs without progress (relative improvement ``tol``);
+        None (default) trains all ``max_epochs``: with the cosine learning-rate schedule
+        the loss keeps falling to the end, and a plateau early in training (common from the
+        signed He initialisation) must not end the fit.
     init : {"auto", "he_uniform", "random_nonneg"}, default "auto"
         "he_uniform": the paper's recipe, uniform values of both signs; "random_nonneg":
         non-negative, scaled to the data mean; "auto": "random_nonneg" for the KL loss
@@ -121,7 +124,7 @@ class WNMF(BaseWNMF):
         betas=(0.9, 0.999),
         adam_eps=1e-8,
         tol=1e-4,
-        n_iter_no_change=10,
+        n_iter_no_change=None,
         init="auto",
         h_update="lazy",
         backend="auto",

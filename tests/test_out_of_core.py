@@ -1,0 +1,113 @@
+"""Out-of-core fitting: memmaps (and h5py/zarr/Dask when installed) are never loaded whole."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from wnmf_np import WNMF
+from wnmf_np._data import OutOfCoreData, is_out_of_core
+from wnmf_np._backend import resolve_backend
+
+
+def _memmap(tmp_path, n, m, rank=4, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    H = rng.uniform(0, 1, size=(rank, m)).astype(dtype)
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=dtype, shape=(n, m))
+    for start in range(0, n, 5000):  # written block by block, never whole in memory
+        stop = min(start + 5000, n)
+        X[start:stop] = rng.uniform(0, 1, size=(stop - start, rank)).astype(dtype) @ H / rank
+    X.flush()
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+def test_memmap_fit_stays_within_a_memory_cap_several_times_smaller_than_the_data(tmp_path):
+    n, m = 50_000, 500
+    X = _memmap(tmp_path, n, m)
+    data_bytes = X.nbytes  # 100 MB on disk
+    cap = 30 * 2**20
+    assert data_bytes > 3 * cap
+    model = WNMF(4, max_epochs=1, batch_size=256, random_state=0)
+    tracemalloc.start()
+    try:
+        model.fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"out-of-core peak {peak / 2**20:.1f} MiB for {data_bytes / 2**20:.0f} MiB of data")
+    assert peak < cap
+    assert model.latents_.shape == (n, 4) and np.isfinite(model.loss_curve_).all()
+    assert model.loss_curve_[0] > 0
+
+
+def test_memmap_fit_learns_like_in_memory(tmp_path):
+    X = _memmap(tmp_path, 600, 30)
+    kw = dict(max_epochs=40, batch_size=32, random_state=0, lr=2e-2, init="random_nonneg")
+    a = WNMF(4, **kw).fit(X)
+    b = WNMF(4, **kw).fit(np.asarray(X))
+    assert a.reconstruction_err_ == pytest.approx(b.reconstruction_err_, rel=0.2)
+    rel = a.reconstruction_err_ / np.linalg.norm(np.asarray(X))
+    assert rel < 0.1
+
+
+def test_chunk_aware_order_visits_every_row_once_and_keeps_chunks_together(tmp_path):
+    X = _memmap(tmp_path, 1000, 10)
+    src = OutOfCoreData(X, resolve_backend("numpy"), np.float32)
+    src.chunk = 100
+    order = src.permutation(np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(1000))
+    blocks = order.reshape(10, 100) // 100
+    assert (blocks == blocks[:, :1]).all()  # each run of 100 comes from one chunk
+
+
+def test_out_of_core_batches_equal_in_memory_rows_and_prefetch(tmp_path):
+    X = _memmap(tmp_path, 300, 7, dtype=np.float64)
+    src = OutOfCoreData(X, resolve_backend("numpy"), np.float64)
+    rows = np.array([5, 250, 3, 17])
+    nxt = np.array([1, 2])
+    X_b, obs = src.take(rows, nxt)
+    np.testing.assert_array_equal(X_b, np.asarray(X)[rows])
+    assert obs is None
+    X_n, _ = src.take(nxt)  # served from the prefetch
+    np.testing.assert_array_equal(X_n, np.asarray(X)[nxt])
+
+
+def test_out_of_core_validation_streams_and_rejects_bad_values(tmp_path):
+    X = np.lib.format.open_memmap(tmp_path / "bad.npy", mode="w+", dtype=np.float64, shape=(50, 4))
+    X[:] = 1.0
+    X[40, 2] = np.inf
+    X.flush()
+    with pytest.raises(ValueError, match="infinite"):
+        WNMF(2, max_epochs=1).fit(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+    X[40, 2] = np.nan
+    X.flush()
+    mm = np.load(tmp_path / "bad.npy", mmap_mode="r")
+    with pytest.raises(ValueError, match="nan_policy='omit'"):
+        WNMF(2, max_epochs=1).fit(mm)
+    model = WNMF(2, max_epochs=2, nan_policy="omit", random_state=0).fit(mm)
+    assert np.isfinite(model.components_).all()
+    with pytest.raises(ValueError, match="mask"):
+        WNMF(2, max_epochs=1).fit(mm, mask=np.ones((50, 4), bool))
+
+
+def test_is_out_of_core_detection(tmp_path):
+    assert is_out_of_core(_memmap(tmp_path, 10, 3))
+    assert not is_out_of_core(np.ones((2, 2)))
+
+
+def test_h5py_dataset(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("X", data=np.random.default_rng(0).uniform(size=(200, 8)), chunks=(50, 8))
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        model = WNMF(2, max_epochs=3, random_state=0).fit(f["X"])
+    assert model.latents_.shape == (200, 2)
+
+
+def test_dask_array():
+    da = pytest.importorskip("dask.array")
+    X = da.random.random((300, 6), chunks=(100, 6))
+    model = WNMF(2, max_epochs=3, random_state=0).fit(X)
+    assert model.latents_.shape == (300, 2)
