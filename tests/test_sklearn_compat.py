@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from wnmf_np import WNMF
+from wnmf_np import WNMF, DeepWNMF
 
 _TRANSFORM_REASON = (
     "fit_transform returns the latents learnt jointly with W by stochastic mini-batch training; "
@@ -18,8 +18,16 @@ EXPECTED_FAILURES = {
 
 
 @parametrize_with_checks(
-    [WNMF(2, max_epochs=20, random_state=0), WNMF(2, max_epochs=10, loss="l2", dtype="float64", random_state=0)],
+    [
+        WNMF(2, max_epochs=20, random_state=0),
+        WNMF(2, max_epochs=10, loss="l2", dtype="float64", random_state=0),
+        DeepWNMF((2, 3), max_epochs=20, random_state=0),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILURES,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# DeconvWNMF is not in the list: it needs n_features == h * w of its image_shape, which the
+# checks' arbitrary feature counts break; tests/test_deconv.py and tests/test_hostile_input.py cover it.

@@ -7,6 +7,8 @@ non-negative factorization"). Importing this package never imports CuPy.
 
 from ._backend import BackendUnavailableError
 from ._checkpoint import CheckpointError
+from ._deconv_estimator import DeconvWNMF
+from ._deep_estimator import DeepWNMF
 from ._fit import DivergenceError
 from ._mu import MultiplicativeNMF
 from ._mu_deep import DeepMultiplicativeNMF
@@ -17,6 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "WNMF",
     "wnmf",
+    "DeepWNMF",
+    "DeconvWNMF",
     "MultiplicativeNMF",
     "DeepMultiplicativeNMF",
     "BackendUnavailableError",

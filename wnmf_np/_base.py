@@ -406,8 +406,9 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
     def transform(self, X, *, mask=None):
         """Latents of new samples with the learnt factors fixed.
 
-        The latents start from the least-squares solution of the activated problem
-        (mapped through φη⁻¹) and are then refined by the same AdamW training on the
+        The latents start from the subclass's warm start (the least-squares solution of
+        the activated problem mapped through φη⁻¹ for WNMF and DeepWNMF, the mean training
+        kernel for DeconvWNMF) and are then refined by the same AdamW training on the
         same loss, with only the latents trainable, at the final η of the fit, for
         ``max_epochs`` epochs. Each sample is treated independently of the others (its own
         Adam state, its own per-feature mean loss, an epoch-wise learning-rate schedule),

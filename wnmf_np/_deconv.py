@@ -1,0 +1,166 @@
+"""Forward and backward of deconvolutional WNMF (paper eq. 12), in sklearn orientation.
+
+Each image is a transposed convolution of stride s of r shared small factor images by
+its own r kernels of size 2s × 2s::
+
+    X^(i) ≈ φη(W) *ᵀ_s φη(H^(i)),     X^(i) (h, w),  W (r, hi, wi),  H^(i) (r, 2s, 2s)
+
+with (hi, wi) = (ceil(h / s), ceil(w / s)). Data rows are the images flattened in C order,
+X of shape (n_samples, h·w). Parameters (channel-first, the kernels' layout, see
+:mod:`wnmf_np._deconv_ops` and docs/deconv_kernels.md for the crop convention):
+
+    "W" : (r, hi, wi)              the factor images (the paper's W, h/s × w/s × r)
+    "H" : (n_samples, r, 2s, 2s)   the per-image kernels (the per-sample parameter)
+
+Forward of a batch of b rows (left) and backward with G = dL/dY (right), F = φη(W),
+K = φη(H_b), T = the transposed convolution and T_F*, T_K* its adjoints (the kernels'
+``grad_kernels`` and ``grad_factors``):
+
+    F = φη(W)                (r, hi, wi)          G3      = G reshaped (b, h, w)
+    K = φη(H_b)              (b, r, 2s, 2s)       dL/dF   = T_K*(G3)  = grad_factors(G3, K)   (r, hi, wi)
+    Y3 = T(F, K)             (b, h, w)            dL/dW   = dL/dF ⊙ φη'(W)
+    Y  = Y3 reshaped         (b, h·w)             dL/dK   = T_F*(G3)  = grad_kernels(G3, F)   (b, r, 2s, 2s)
+                                                  dL/dH_b = dL/dK ⊙ φη'(H_b)
+
+T is bilinear in (F, K), so the two adjoints are the exact partial derivatives; the
+factor gradient sums over the batch because W is shared, the kernel gradient is per image.
+
+Latents (paper, section 3.3 and Table 4): "raw" flattens φη(H^(i)) into 4s²r values
+(C order: rank, then kernel row, then column); "sum" adds each rank's 2s × 2s kernel
+entries, giving r values per image like the shallow model's latents.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._activations import leaky_relu
+from ._backend import is_cupy_array, namespace_of
+from ._deconv_ops import factor_shape, get_deconv_kernels
+from ._shallow import _chain
+
+LATENTS = ("sum", "raw")
+
+
+class DeconvCache(NamedTuple):
+    """What backward needs from forward."""
+
+    W: object  # (r, hi, wi)
+    H_rows: object  # (b, r, 2s, 2s)
+    F: object  # φη(W)
+    K: object  # φη(H_b)
+    ops: object  # the DeconvKernels used by forward
+    eta: float
+
+
+class DeconvModel:
+    """The deconvolutional WNMF forward/backward pair over ``{"W", "H"}``.
+
+    Parameters
+    ----------
+    n_components : int
+        Rank r (number of factor images).
+    image_shape : (int, int)
+        (h, w) of one image; rows of X are flattened in C order.
+    stride : int
+        Upsampling factor s; kernels are 2s × 2s.
+    impl : str, default "auto"
+        Deconvolution implementation (see :func:`wnmf_np._deconv_ops.get_deconv_kernels`),
+        chosen per backend on first use from the arrays' namespace.
+
+    The arguments are validated by the estimator.
+    """
+
+    sample_param = "H"
+
+    def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto"):
+        self.n_components = int(n_components)
+        self.image_shape = (int(image_shape[0]), int(image_shape[1]))
+        self.stride = int(stride)
+        self.impl = impl
+        self.factor_shape = factor_shape(*self.image_shape, self.stride)
+        self._ops = {}
+
+    def __getstate__(self):
+        # the kernel functions are looked up again after unpickling (they are module-level)
+        state = dict(self.__dict__)
+        state["_ops"] = {}
+        return state
+
+    def ops_for(self, a):
+        """The deconvolution kernels for the namespace of array ``a`` (cached per backend)."""
+        backend = "cupy" if is_cupy_array(a) else "numpy"
+        if backend not in self._ops:
+            self._ops[backend] = get_deconv_kernels(backend, self.impl)
+        return self._ops[backend]
+
+    def param_shapes(self, n_samples: int, n_features: int) -> dict:
+        """Shapes: "W" (r, hi, wi), then "H" (n_samples, r, 2s, 2s)."""
+        r, k = self.n_components, 2 * self.stride
+        return {"W": (r, *self.factor_shape), "H": (n_samples, r, k, k)}
+
+    def fan_in(self, name: str) -> int:
+        """4r for both factors: each output pixel sums 4r products.
+
+        Every pixel of the full transposed convolution receives 2 × 2 overlapping kernel
+        taps from each of the r channels (the kernel is twice the stride), so 4r plays the
+        role the rank r plays in the matrix product of shallow WNMF.
+        """
+        return 4 * self.n_components
+
+    def forward(self, params: dict, H_rows, eta: float):
+        """Reconstruct a batch of flattened images.
+
+        Parameters
+        ----------
+        params : dict with "W" of shape (r, hi, wi)
+        H_rows : array of shape (b, r, 2s, 2s), the batch's kernels
+        eta : float
+
+        Returns
+        -------
+        Y : array of shape (b, h·w)
+        cache : DeconvCache
+        """
+        W = params["W"]
+        ops = self.ops_for(W)
+        F = leaky_relu(W, eta)
+        K = leaky_relu(H_rows, eta)
+        Y = ops.forward(F, K, self.image_shape, self.stride)
+        return Y.reshape(Y.shape[0], -1), DeconvCache(W, H_rows, F, K, ops, eta)
+
+    def backward(self, G, cache: DeconvCache, need=("W", "H"), kernels=None) -> dict:
+        """Gradients w.r.t. W (full) and H_b (batch rows), given G = dL/dY of shape (b, h·w).
+
+        ``need`` names the parameters whose gradient is wanted; ``kernels`` (a KernelSet)
+        applies φη' in place, else the plain formula. G is read, not modified.
+        """
+        G3 = G.reshape(G.shape[0], *self.image_shape)
+        grads = {}
+        if "W" in need:
+            dF = cache.ops.grad_factors(G3, cache.K, self.factor_shape, self.stride)
+            # the fused φη' kernel needs C order; the overlap-add result normally has it
+            dF = namespace_of(dF).ascontiguousarray(dF)
+            grads["W"] = _chain(dF, cache.W, cache.eta, kernels)
+        if "H" in need:
+            dK = cache.ops.grad_kernels(G3, cache.F, self.stride)
+            grads["H"] = _chain(dK, cache.H_rows, cache.eta, kernels)
+        return grads
+
+    def reconstruct(self, params: dict, H_rows, eta: float):
+        """φη(W) *ᵀ_s φη(H_rows), flattened: shape (b, h·w)."""
+        return self.decode(leaky_relu(params["W"], eta), leaky_relu(H_rows, eta))
+
+    def decode(self, F, K):
+        """Images T(F, K) from activated factors F (r, hi, wi) and kernels K (b, r, 2s, 2s), (b, h·w)."""
+        Y = self.ops_for(F).forward(F, K, self.image_shape, self.stride)
+        return Y.reshape(Y.shape[0], -1)
+
+    def latents(self, K, latent: str):
+        """Latent vectors from activated kernels K (n, r, 2s, 2s).
+
+        "raw": K flattened, (n, 4s²r); "sum": K summed over its 2s × 2s positions, (n, r).
+        """
+        if latent == "raw":
+            return K.reshape(K.shape[0], -1)
+        return K.sum(axis=(2, 3))
