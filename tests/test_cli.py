@@ -138,16 +138,13 @@ BAD_CASES = [
     "directory",
     # bugs found by this file: a traceback instead of the one-line error
     pytest.param(
-        "empty_npy",
-        marks=pytest.mark.xfail(strict=True, reason="bug: EOFError from np.load escapes cli.main (traceback)"),
+        "empty_npy"
     ),
     pytest.param(
-        "not_zip_npz",
-        marks=pytest.mark.xfail(strict=True, reason="bug: zipfile.BadZipFile from np.load escapes cli.main (traceback)"),
+        "not_zip_npz"
     ),
     pytest.param(
-        "junk_mat",
-        marks=pytest.mark.xfail(strict=True, reason="bug: IndexError from scipy.io.loadmat escapes cli.main (traceback)"),
+        "junk_mat"
     ),
 ]
 
@@ -215,7 +212,6 @@ def test_csv_label_column_out_of_range(tmp_path, capsys):
     assert_one_line_error(status, err)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: DivergenceError (a FloatingPointError) escapes cli.main (traceback)")
 @pytest.mark.parametrize("value", [1e300, 3e38])
 def test_values_beyond_float32_one_line_error(tmp_path, capsys, value):
     path = tmp_path / "huge.npy"
@@ -331,7 +327,6 @@ def test_subprocess_bad_file(tmp_path, case):
     assert "Traceback" not in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug: EOFError from np.load escapes cli.main (traceback)")
 def test_subprocess_empty_npy(tmp_path):
     path = make_bad(tmp_path, "empty_npy")
     res = _cli("fit", str(path), *FAST)

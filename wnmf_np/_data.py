@@ -151,6 +151,10 @@ class OutOfCoreData:
                 max_abs = max(max_abs, float(np.abs(valid).max()))
         if count == 0:
             raise ValueError(f"{name} has no observed entry (everything is NaN).")
+        if max_abs > np.finfo(self.dtype).max:
+            raise ValueError(
+                f"{name} has values beyond the range of {np.dtype(self.dtype).name}; rescale it or use dtype='float64'."
+            )
         self.has_missing = has_nan
         self.mean = total / count
         self._max_abs = max_abs

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from sklearn.utils.validation import check_is_fitted
 
 from ._activations import inverse_leaky_relu, leaky_relu
 from ._backend import Backend, namespace_of
 from ._base import BaseWNMF
 from ._deep import DeepModel
+from ._validation import check_latents
 
 
 def check_ranks(ranks) -> tuple:
@@ -167,22 +170,18 @@ class DeepWNMF(BaseWNMF):
         is for L = 1). Rows are solved independently; observed entries are not used.
         """
         xp = backend.xp
-        C = backend.asarray(self.components_)
+        C = backend.asarray(self.components_).astype(xp.float64)  # float64: no overflow in the Gram
         gram = C @ C.T
         ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
         gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
-        A = xp.linalg.solve(gram, C @ X.T).T
-        return xp.ascontiguousarray(inverse_leaky_relu(A, self.final_eta_).astype(X.dtype))
+        A = xp.linalg.solve(gram, C @ X.T.astype(xp.float64)).T
+        limit = float(np.finfo(X.dtype).max) / 4
+        return xp.ascontiguousarray(xp.clip(inverse_leaky_relu(A, self.final_eta_), -limit, limit).astype(X.dtype))
 
     def _decode(self, Z, layer: int = 1):
         basis = self.layer_components_[layer - 1]
         xp = namespace_of(basis)
-        Z = xp.asarray(Z, dtype=basis.dtype)
-        if Z.ndim != 2 or Z.shape[1] != basis.shape[0]:
-            raise ValueError(
-                f"Z must have shape (n_samples, {basis.shape[0]}) for layer {layer}, got {tuple(Z.shape)}."
-            )
-        return Z @ basis
+        return check_latents(Z, basis.shape[0], xp, basis.dtype) @ basis
 
     # --------------------------------------------------------------- layers
     def _check_layer(self, layer) -> int:

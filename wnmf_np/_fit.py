@@ -33,8 +33,12 @@ from .kernels import KernelSet
 H_UPDATES = ("lazy", "dense")
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss (or factors); the message says what to change.
+
+    A ``FloatingPointError`` by nature and a ``ValueError`` for callers that treat bad
+    input/settings uniformly (the usual cause is data scale or learning rate).
+    """
 
 
 @dataclass

@@ -52,7 +52,8 @@ def _weights(X, observed):
     if observed is None:
         return None, X.size
     w = observed.astype(X.dtype)
-    return w, xp.sum(w)
+    # max(N, 1): a batch with nothing observed has zero loss and gradient, not 0/0
+    return w, xp.maximum(xp.sum(w), 1)
 
 
 def _reduce(xp, elementwise, w, n_obs):

@@ -28,7 +28,15 @@ from ._mu_updates import (
     update_H,
     update_W,
 )
-from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
+from ._validation import (
+    check_data,
+    check_dtype,
+    check_float,
+    check_int,
+    check_latents,
+    check_option,
+    check_random_state_seed,
+)
 
 #: the objective is evaluated (and convergence tested) every CHECK_EVERY iterations
 CHECK_EVERY = 10
@@ -287,7 +295,8 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         """Reconstruction ``W @ components_`` (n_samples, n_features)."""
         self._check_fitted()
         backend = resolve_backend(self.backend, W, self.components_)
-        return backend.asarray(W, dtype=self.components_.dtype) @ self.components_
+        H = backend.asarray(self.components_)
+        return check_latents(W, H.shape[0], backend.xp, H.dtype, name="W") @ H
 
     def _check_fitted(self):
         if not hasattr(self, "components_"):

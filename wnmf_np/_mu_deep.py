@@ -42,6 +42,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ._backend import resolve_backend
+from ._fit import DivergenceError
 from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
 from ._mu_updates import Penalty, Problem, mu_step
 from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
@@ -122,6 +123,11 @@ def fine_tune_sweep(dp: DeepProblem, Ws, H1):
         below = Ws[l] @ below
 
 
+def _range_scale(max_value: float) -> float:
+    """1 for data of moderate scale, else its maximum (the factor X is divided by)."""
+    return max_value if max_value > 0 and not 1e-6 <= max_value <= 1e6 else 1.0
+
+
 def _warm_start(xp, X, C, lam: float, dtype):
     """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
 
@@ -129,10 +135,13 @@ def _warm_start(xp, X, C, lam: float, dtype):
     is already close, and the floor (1 % of the typical entry) keeps every entry able to
     move multiplicatively.
     """
-    G = C @ C.T + max(lam, 1e-8 * float(xp.trace(C @ C.T))) * xp.eye(C.shape[0], dtype=dtype)
-    L = xp.linalg.solve(G, C @ X.T).T  # (n, r_1)
+    C64 = C.astype(xp.float64)  # float64 and an absolute ridge: no overflow, never singular
+    G = C64 @ C64.T
+    G = G + (max(lam, 1e-8 * float(xp.trace(G))) + 1e-12) * xp.eye(C.shape[0], dtype=xp.float64)
+    L = xp.linalg.solve(G, C64 @ X.T.astype(xp.float64)).T  # (n, r_1)
     floor = 0.01 * float(np.sqrt(max(float(X.mean()), 0.0) / C.shape[0]))
-    return xp.ascontiguousarray(xp.maximum(L, floor).astype(dtype))
+    limit = float(np.finfo(dtype).max) / 4
+    return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
 
 
 class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
@@ -181,6 +190,11 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         as ``[(initial, final), …]`` from layer L down to layer 1.
     n_iter_, reconstruction_err_, loss_curve_
         Fine-tuning sweeps, ``‖M ⊙ (X.T − W_L⋯H_1)‖_F`` and ``f`` per check.
+    data_scale_ : float
+        1, or for data whose maximum lies outside [1e-6, 1e6] that maximum: X is divided by
+        it before fitting (so float32 products cannot overflow) and the latents multiplied
+        back, so ``latents_[l-1] @ components_[l-1]`` still reconstructs X. λ then applies
+        to the rescaled problem.
 
     Notes
     -----
@@ -263,9 +277,13 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         ranks, dtype = self._check_params()
         backend = resolve_backend(self.backend, X)
         Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
+        xp = backend.xp
+        # Data far from unit scale is divided by its maximum so that the products of
+        # the updates cannot overflow (float32 overflows near 3e38); latents are scaled back.
+        self.data_scale_ = _range_scale(float(xp.max(Xd)))
+        Xd = Xd / Xd.dtype.type(self.data_scale_) if self.data_scale_ != 1.0 else Xd
         rng = check_random_state_seed(self.random_state)
         Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng)
-        xp = backend.xp
         eps = float(np.finfo(dtype).eps)
         dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, float(self.l2), eps, self._fused)
         _, f0 = deep_objective(dp, Ws, H1)
@@ -284,6 +302,12 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         err, f = deep_objective(dp, Ws, H1)
         if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
             losses.append(f)
+        finite = np.isfinite(err) and np.isfinite(f) and all(bool(xp.isfinite(W).all()) for W in Ws)
+        if not finite:  # never hand back NaN factors silently
+            raise DivergenceError(
+                "DeepMultiplicativeNMF: the factors or the objective overflowed "
+                f"(objective {f}); rescale X (max |X| = {float(abs(Xd).max()):.3g}) or use dtype='float64'."
+            )
         if not converged and self.tol > 0 and self.max_iter > 0:
             warnings.warn(
                 f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
@@ -293,9 +317,10 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         self.factors_ = Ws
         self.n_features_in_ = int(Xd.shape[1])
         self.n_iter_ = int(n_iter)
-        self.loss_curve_ = [float(v) for v in losses]
-        self.reconstruction_err_ = float(np.sqrt(err))
-        self.latents_ = self._latents(H1)
+        s = self.data_scale_
+        self.loss_curve_ = [float(v) * s * s for v in losses]
+        self.reconstruction_err_ = float(np.sqrt(err)) * s
+        self.latents_ = self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)
         self.components_ = self._components()
         return self.latents_[self._check_layer(layer) - 1]
 
@@ -313,13 +338,16 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         if Xd.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {Xd.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
         xp = backend.xp
+        s = getattr(self, "data_scale_", 1.0)
+        Xd = Xd / Xd.dtype.type(s) if s != 1.0 else Xd
         Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
         C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
         lam = float(self.l2)
         prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
         Lat = _warm_start(xp, Xd, C, lam, dtype)
         Lat = run_mu(prob, Lat, C, max_iter=self.max_iter, tol=self.tol, update_h=False).W
-        return self._latents(xp.ascontiguousarray(Lat.T))[layer - 1]
+        H1 = xp.ascontiguousarray(Lat.T)
+        return self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)[layer - 1]
 
     # ---------------------------------------------------------------- helpers
     def _latents(self, H1):

@@ -154,6 +154,11 @@ def check_data(
     if has_nan:
         observed = ~nan if observed is None else observed & ~nan
     X = xp.array(X, dtype=dtype, order="C", copy=True)  # never alias the caller's array
+    if bool(xp.isinf(X).any()):
+        raise ValueError(
+            f"{name} has values beyond the range of {np.dtype(dtype).name} (max {np.finfo(dtype).max:.3g}); "
+            "rescale the data or use dtype='float64'."
+        )
     if observed is not None:
         X[~observed] = 0
         if not bool(observed.any()):
@@ -161,6 +166,23 @@ def check_data(
     if non_negative and bool((X < 0).any()):
         raise ValueError(f"{name} has negative entries (min {float(X.min()):g}); this needs non-negative data.")
     return X, observed
+
+
+def check_latents(Z: Any, width: int, xp, dtype, name: str = "Z"):
+    """Validate latents passed to ``inverse_transform``: 2-D, finite, ``width`` columns."""
+    if sp.issparse(Z):
+        Z = Z.toarray()
+    Z = xp.asarray(Z)
+    if Z.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {tuple(Z.shape)}.")
+    if Z.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
+    if Z.shape[1] != width:
+        raise ValueError(f"{name} must have {width} columns (the latent dimension), got {Z.shape[1]}.")
+    Z = Z.astype(dtype, copy=False)
+    if not bool(xp.isfinite(Z).all()):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return Z
 
 
 def _check_mask(mask: Any, shape: tuple, backend: Backend):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._activations import inverse_leaky_relu, leaky_relu
 from ._backend import Backend, namespace_of
 from ._base import BaseWNMF
 from ._shallow import ShallowModel
-from ._validation import check_int
+from ._validation import check_int, check_latents
 
 
 class WNMF(BaseWNMF):
@@ -177,16 +179,20 @@ class WNMF(BaseWNMF):
     def _warm_start_latents(self, params: dict, X, observed, backend: Backend):
         """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)ᵀ."""
         xp = backend.xp
-        B = leaky_relu(params["W"], self.final_eta_).T
+        # float64: the Gram matrix and solve must not overflow for large-valued float32 data
+        B = leaky_relu(params["W"], self.final_eta_).T.astype(xp.float64)
         gram = B @ B.T
         ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
         gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
-        A = xp.linalg.solve(gram, B @ X.T).T
-        return xp.ascontiguousarray(inverse_leaky_relu(A, self.final_eta_).astype(X.dtype))
+        A = xp.linalg.solve(gram, B @ X.T.astype(xp.float64)).T
+        H = inverse_leaky_relu(A, self.final_eta_)
+        limit = float(np.finfo(X.dtype).max) / 4
+        return xp.ascontiguousarray(xp.clip(H, -limit, limit).astype(X.dtype))
 
     def _decode(self, Z):
         xp = namespace_of(self.components_)
-        return xp.asarray(Z, dtype=self.components_.dtype) @ self.components_
+        Z = check_latents(Z, self.components_.shape[0], xp, self.components_.dtype)
+        return Z @ self.components_
 
 
 def wnmf(X, n_components, **kwargs):

@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return run_fit(args)
-    except (ValueError, TypeError, OSError, KeyError) as exc:
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError, EOFError) as exc:
         print(f"wnmf-np: error: {exc}", file=sys.stderr)
         return 2
 

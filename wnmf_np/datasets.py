@@ -16,6 +16,7 @@ through :func:`load_image_folder` and :func:`load_matrix`. ``docs/datasets.md`` 
 from __future__ import annotations
 
 import csv
+import zipfile
 import os
 import re
 from pathlib import Path
@@ -650,7 +651,13 @@ def load_matrix(path: PathLike, *, key: str | None = None, labels_key: str | int
         raise ValueError(
             f"unsupported file type '{path.suffix}' for '{path}'; expected one of {sorted(_MATRIX_READERS)}."
         )
-    X, y = reader(path, key, labels_key)
+    try:
+        X, y = reader(path, key, labels_key)
+    except (ValueError, FileNotFoundError):
+        raise
+    except (OSError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        # truncated, corrupt or mislabelled files: one clear line instead of a reader traceback
+        raise ValueError(f"'{path}' is not a readable {path.suffix} file: {exc}") from exc
     X = _as_matrix(X, path)
     return X, (None if y is None else _as_labels(y, X.shape[0], path))
 

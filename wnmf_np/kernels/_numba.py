@@ -186,7 +186,7 @@ def loss_grad_(name, X, Y, observed, param):
         w, use_w, n_obs = _DUMMY_MASK, False, x.size
     else:
         w, use_w, n_obs = _flat(observed, "observed"), True, int(np.count_nonzero(observed))
-    inv_n = 1.0 / n_obs
+    inv_n = 1.0 / max(n_obs, 1)  # a batch with nothing observed contributes nothing
     if name == "l1":
         inv_n = X.dtype.type(inv_n)
         total = _l1(x, y, w, use_w, inv_n)
