@@ -46,11 +46,11 @@ class WNMF(BaseWNMF):
     lr_schedule : {"constant", "cosine"}, default "cosine"
     batch_size : int, default 32
         Samples per mini-batch.
-    max_epochs : int, default 100
+    max_epochs : int, default 200
     lr : float, default 1e-2
         AdamW learning rate (the paper uses 1e-3 with several hundred epochs; see
         docs/performance.md for how the default was chosen).
-    latent_lr : float or None, default None
+    latent_lr : float or None, default 5e-2
         Learning rate of the latents H (None: ``lr``). With ``h_update="lazy"`` each
         latent row takes one step per epoch while W takes n_samples / batch_size, so a
         larger latent rate balances their progress.
@@ -120,9 +120,9 @@ class WNMF(BaseWNMF):
         eta_schedule="constant",
         lr_schedule="cosine",
         batch_size=32,
-        max_epochs=100,
+        max_epochs=200,
         lr=1e-2,
-        latent_lr=None,
+        latent_lr=5e-2,
         betas=(0.9, 0.999),
         adam_eps=1e-8,
         tol=1e-4,

@@ -63,14 +63,15 @@ def clustering_nmi(
     n_runs: int = 10,
     random_state: Any = 0,
     *,
+    n_init: int = 10,
     average_method: str = "arithmetic",
 ) -> NMIResult:
     """k-means on latent vectors, scored by normalized mutual information with the labels.
 
     This is the paper's evaluation: cluster the n latent vectors with k-means and
-    compare the clusters with the classes. Each run is one k-means fit
-    (``n_init=1``) with its own seed, so the spread over runs shows the sensitivity to
-    the initialisation.
+    compare the clusters with the classes. Each run is one scikit-learn ``KMeans`` fit with
+    its own seed and ``n_init`` restarts (the lowest-inertia restart is kept), so the
+    spread over runs shows the sensitivity to the initialisation.
 
     Parameters
     ----------
@@ -84,6 +85,11 @@ def clustering_nmi(
         Number of k-means runs.
     random_state : int, numpy Generator or None, default 0
         Seeds the per-run seeds; an int gives reproducible results.
+    n_init : int, default 10
+        k-means restarts per run. 10 was scikit-learn's default until version 1.4 and
+        is the usual protocol of the NMF clustering literature; ``n_init=1`` scores a
+        single k-means++ start and gives lower, noisier NMI (on ORL latents about
+        2 points lower at k = 40; see docs/results).
     average_method : {"arithmetic", "geometric", "min", "max"}, default "arithmetic"
         Normalisation of the mutual information, passed to
         :func:`sklearn.metrics.normalized_mutual_info_score`. The NMI of the paper's
@@ -107,10 +113,11 @@ def clustering_nmi(
         )
     n_clusters = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
     n_runs = check_int("n_runs", n_runs, low=1)
+    n_init = check_int("n_init", n_init, low=1)
     seeds = check_random_state_seed(random_state).integers(0, 2**31 - 1, size=n_runs)
     scores = np.empty(n_runs)
     for run, seed in enumerate(seeds):
-        assigned = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(seed)).fit_predict(X)
+        assigned = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=int(seed)).fit_predict(X)
         scores[run] = normalized_mutual_info_score(y, assigned, average_method=average_method)
     return NMIResult(float(scores.mean()), float(scores.std()), scores)
 
