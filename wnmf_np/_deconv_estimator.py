@@ -53,7 +53,8 @@ class DeconvWNMF(BaseWNMF):
     eta, l2, l2_mode, loss, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
-        As for :class:`wnmf_np.WNMF`, with the default ``latent_lr=3e-2`` (measured on ORL,
+        As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=200``,
+        ``latent_lr=3e-2`` (measured on ORL,
         docs/deep_and_deconv.md); the others are the same. λ (``l2``) regularises W and every
         H^(i). ``init="he_uniform"`` draws both uniform on ±sqrt(6 / 4r): each output pixel
         sums 4r products (2 × 2 overlapping taps per rank), the analogue of the rank r of

@@ -55,7 +55,7 @@ class DeepWNMF(BaseWNMF):
     eta, l2, l2_mode, loss, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
-        As for :class:`wnmf_np.WNMF`, with the defaults ``max_epochs=400`` and
+        As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
         ``latent_lr=3e-2`` (measured on ORL, docs/deep_and_deconv.md); the others are
         the same. λ (``l2``) regularises every W_l and
         H; ``init="he_uniform"`` draws each factor uniform on ±sqrt(6 / fan_in) with

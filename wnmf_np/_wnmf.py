@@ -44,9 +44,9 @@ class WNMF(BaseWNMF):
         "linear"/"cosine": curriculum from η = 1 down to ``eta`` over ``max_epochs``;
         a callable maps the epoch (0-based) to η.
     lr_schedule : {"constant", "cosine"}, default "cosine"
-    batch_size : int, default 32
+    batch_size : int, default 64
         Samples per mini-batch.
-    max_epochs : int, default 200
+    max_epochs : int, default 300
     lr : float, default 1e-2
         AdamW learning rate (the paper uses 1e-3 with several hundred epochs; see
         docs/performance.md for how the default was chosen).
@@ -119,8 +119,8 @@ class WNMF(BaseWNMF):
         huber_delta=1.0,
         eta_schedule="constant",
         lr_schedule="cosine",
-        batch_size=32,
-        max_epochs=200,
+        batch_size=64,
+        max_epochs=300,
         lr=1e-2,
         latent_lr=5e-2,
         betas=(0.9, 0.999),
