@@ -24,3 +24,23 @@ def away_from_zero(rng, shape, low=0.05, high=1.0):
     """Random values of both signs with |a| >= low (avoids the kink of the leaky ReLU)."""
     mag = rng.uniform(low, high, size=shape)
     return mag * rng.choice([-1.0, 1.0], size=shape)
+
+
+def fd_grad(f, P, h=1e-6):
+    """Central finite differences (float64) of the scalar function f at P, entry by entry."""
+    g = np.zeros_like(P)
+    for idx in np.ndindex(P.shape):
+        Pp, Pm = P.copy(), P.copy()
+        Pp[idx] += h
+        Pm[idx] -= h
+        g[idx] = (f(Pp) - f(Pm)) / (2 * h)
+    return g
+
+
+def assert_grad_close(fd, analytic, max_rtol=1e-5, mean_rtol=1e-6):
+    """Max and mean absolute error of a gradient, relative to its largest entry."""
+    err = np.abs(fd - analytic)
+    scale = np.abs(analytic).max()
+    assert scale > 0
+    assert err.max() <= max_rtol * scale, err.max() / scale
+    assert err.mean() <= mean_rtol * scale, err.mean() / scale

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import away_from_zero
+from helpers import assert_grad_close, away_from_zero, fd_grad
 
 from wnmf_np._deconv import DeconvModel
 from wnmf_np._deconv_estimator import DeconvWNMF
@@ -16,25 +16,6 @@ FAST = dict(max_epochs=3, batch_size=16, random_state=0)
 
 
 # ------------------------------------------------------------------ gradients
-def _fd_grad(f, P, h=1e-6):
-    """Central differences of the scalar f at P, entry by entry."""
-    g = np.zeros_like(P)
-    for idx in np.ndindex(P.shape):
-        Pp, Pm = P.copy(), P.copy()
-        Pp[idx] += h
-        Pm[idx] -= h
-        g[idx] = (f(Pp) - f(Pm)) / (2 * h)
-    return g
-
-
-def _assert_close(fd, analytic):
-    err = np.abs(fd - analytic)
-    scale = np.abs(analytic).max()
-    assert scale > 0
-    assert err.max() <= 1e-5 * scale, err.max() / scale
-    assert err.mean() <= 1e-6 * scale, err.mean() / scale
-
-
 def _problem(rng, image_shape, stride, eta, r=2, b=2, impl="auto"):
     """Parameters away from φη's kink and images whose residuals stay away from 0."""
     model = DeconvModel(r, image_shape, stride, impl=impl)
@@ -62,8 +43,8 @@ def test_backward_matches_finite_differences(rng, stride, image_shape, loss):
     _, G = LOSSES[loss](X, Y, None, 0.0)
     grads = model.backward(G, cache)
     assert grads["W"].shape == W.shape and grads["H"].shape == H.shape
-    _assert_close(_fd_grad(lambda P: _loss(model, P, H, X, loss, eta), W), grads["W"])
-    _assert_close(_fd_grad(lambda P: _loss(model, W, P, X, loss, eta), H), grads["H"])
+    assert_grad_close(fd_grad(lambda P: _loss(model, P, H, X, loss, eta), W), grads["W"])
+    assert_grad_close(fd_grad(lambda P: _loss(model, W, P, X, loss, eta), H), grads["H"])
 
 
 @pytest.mark.parametrize("impl", ["reference", "numba"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import away_from_zero
+from helpers import assert_grad_close, away_from_zero, fd_grad
 
 from wnmf_np import WNMF
 from wnmf_np._deep import DeepModel
@@ -17,25 +17,6 @@ FAST = dict(max_epochs=5, batch_size=16, random_state=0)
 
 
 # ------------------------------------------------------------------ gradients
-def _fd_grad(f, P, h=1e-6):
-    """Central differences of the scalar f at P, entry by entry."""
-    g = np.zeros_like(P)
-    for idx in np.ndindex(P.shape):
-        Pp, Pm = P.copy(), P.copy()
-        Pp[idx] += h
-        Pm[idx] -= h
-        g[idx] = (f(Pp) - f(Pm)) / (2 * h)
-    return g
-
-
-def _assert_close(fd, analytic):
-    err = np.abs(fd - analytic)
-    scale = np.abs(analytic).max()
-    assert scale > 0
-    assert err.max() <= 1e-5 * scale, err.max() / scale
-    assert err.mean() <= 1e-6 * scale, err.mean() / scale
-
-
 def _problem(rng, ranks, loss, eta, b=4, m=6):
     """Parameters away from φη's kink and data whose residuals stay away from 0."""
     model = DeepModel(ranks)
@@ -62,11 +43,11 @@ def test_backward_matches_finite_differences(rng, ranks, loss, eta):
     grads = model.backward(G, cache)
     assert set(grads) == set(model.names) | {"H"}
     for name in model.names:
-        fd = _fd_grad(lambda P, name=name: _loss(model, {**params, name: P}, H, X, loss, eta), params[name])
+        fd = fd_grad(lambda P, name=name: _loss(model, {**params, name: P}, H, X, loss, eta), params[name])
         assert grads[name].shape == params[name].shape
-        _assert_close(fd, grads[name])
-    fd_H = _fd_grad(lambda P: _loss(model, params, P, X, loss, eta), H)
-    _assert_close(fd_H, grads["H"])
+        assert_grad_close(fd, grads[name])
+    fd_H = fd_grad(lambda P: _loss(model, params, P, X, loss, eta), H)
+    assert_grad_close(fd_H, grads["H"])
 
 
 def test_backward_computes_only_what_is_needed_and_agrees(rng):

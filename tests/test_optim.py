@@ -124,3 +124,35 @@ def test_reference_kernel_set_matches_numba_kernel_set(rng):
     np.testing.assert_allclose(arrays[0][0], arrays[1][0], rtol=1e-12)
     with pytest.raises(ValueError, match="impl"):
         get_kernels("numpy", "turbo")
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def loop_kind(request, monkeypatch):
+    """Run the numba kernels through both their serial and their prange loops."""
+    from wnmf_np.kernels import _numba
+
+    if request.param == "parallel":
+        monkeypatch.setattr(_numba, "PARALLEL_MIN_SIZE", 1)
+    return request.param
+
+
+def test_numba_serial_and_parallel_loops_equal_reference(rng, loop_kind):
+    ref, fast = get_kernels("numpy", "reference"), get_kernels("numpy")
+    p0 = rng.standard_normal((50, 7)).astype(np.float32)
+    g = rng.standard_normal((50, 7)).astype(np.float32)
+    arrays = [[p0.copy(), np.zeros_like(p0), np.zeros_like(p0)] for _ in range(2)]
+    for ks, (p, m, v) in zip((ref, fast), arrays):
+        for t in (1, 2, 3):
+            ks.adamw_(p, g, m, v, t, 1e-2, 0.9, 0.999, 1e-8, 0.1, 0.01)
+    np.testing.assert_allclose(arrays[1][0], arrays[0][0], rtol=2e-5, atol=2e-6)
+    g1, g2 = g.copy(), g.copy()
+    ref.leaky_grad_mul_(g1, p0, 0.1)
+    fast.leaky_grad_mul_(g2, p0, 0.1)
+    np.testing.assert_allclose(g2, g1, rtol=1e-6)
+    X = rng.uniform(size=(50, 7)).astype(np.float32)
+    for name, param in (("l1", 0.0), ("l2", 0.0), ("huber", 0.3), ("kl", 1e-6)):
+        Y1, Y2 = X + g1, X + g1
+        v1 = ref.loss_grad_(name, X, Y1, None, param)
+        v2 = fast.loss_grad_(name, X, Y2, None, param)
+        assert float(v2) == pytest.approx(float(v1), rel=1e-5)
+        np.testing.assert_allclose(Y2, Y1, rtol=1e-5, atol=1e-9)

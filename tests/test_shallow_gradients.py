@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import away_from_zero
+from helpers import assert_grad_close, away_from_zero, fd_grad
 
 from wnmf_np._losses import KL_EPS, LOSSES
 from wnmf_np._shallow import ShallowModel
@@ -16,24 +16,6 @@ def _objective(model, W, H_rows, X, observed, name, eta):
     Y, cache = model.forward({"W": W}, H_rows, eta)
     value, G = LOSSES[name](X, Y, observed, PARAMS[name])
     return float(value), G, cache
-
-
-def _fd_grad(f, P, h=1e-6):
-    g = np.zeros_like(P)
-    for idx in np.ndindex(P.shape):
-        Pp, Pm = P.copy(), P.copy()
-        Pp[idx] += h
-        Pm[idx] -= h
-        g[idx] = (f(Pp) - f(Pm)) / (2 * h)
-    return g
-
-
-def _assert_close(fd, analytic):
-    err = np.abs(fd - analytic)
-    scale = np.abs(analytic).max()
-    assert scale > 0
-    assert err.max() <= 1e-5 * scale, err.max() / scale
-    assert err.mean() <= 1e-6 * scale, err.mean() / scale
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -56,10 +38,10 @@ def test_backward_matches_finite_differences(rng, name, eta, masked):
     observed = rng.uniform(size=(b, m)) > 0.3 if masked else None
     _, G, cache = _objective(model, W, H, X, observed, name, eta)
     grads = model.backward(G, cache)
-    fd_W = _fd_grad(lambda P: _objective(model, P, H, X, observed, name, eta)[0], W)
-    fd_H = _fd_grad(lambda P: _objective(model, W, P, X, observed, name, eta)[0], H)
-    _assert_close(fd_W, grads["W"])
-    _assert_close(fd_H, grads["H"])
+    fd_W = fd_grad(lambda P: _objective(model, P, H, X, observed, name, eta)[0], W)
+    fd_H = fd_grad(lambda P: _objective(model, W, P, X, observed, name, eta)[0], H)
+    assert_grad_close(fd_W, grads["W"])
+    assert_grad_close(fd_H, grads["H"])
 
 
 def test_backward_skips_frozen_parameters(rng):

@@ -396,10 +396,11 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         H = self.params_[self.model_.sample_param]
         source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
         for rows, X_b, obs_b in source.row_blocks():
-            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64) - X_b
+            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64)
+            R -= X_b
             if obs_b is not None:
-                R = R * obs_b
-            total += float(xp.sum(R * R))
+                R *= obs_b
+            total += float(xp.vdot(R, R))
         return float(np.sqrt(total))
 
     # ------------------------------------------------------------ transform

@@ -59,8 +59,10 @@ class InMemoryData:
         """Rows ``rows`` of X and of the observation mask (None when all observed)."""
         return self.X[rows], None if self.observed is None else self.observed[rows]
 
-    def row_blocks(self, size: int = 4096):
-        """(slice, X block, observed block) over all rows, for full-data passes."""
+    def row_blocks(self, size: int | None = None):
+        """(slice, X block, observed block) over all rows, for full-data passes (blocks of
+        about PASS_BYTES, so a pass adds little to the memory of a fit)."""
+        size = size or _pass_rows(self.shape[1])
         for start in range(0, self.shape[0], size):
             rows = slice(start, start + size)
             yield rows, self.X[rows], None if self.observed is None else self.observed[rows]

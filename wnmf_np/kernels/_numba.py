@@ -29,24 +29,44 @@ _JIT = dict(nogil=True, cache=True, fastmath=False)
 # Reductions may be reassociated (so they vectorise); NaN/inf semantics are kept, since a
 # NaN loss is how divergence is detected.
 _JIT_REDUCE = dict(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+# The loss loops are built per loss from one template (closures cannot be cached on disk).
+_JIT_NOCACHE = dict(nogil=True, fastmath={"reassoc", "contract", "nsz"})
 
 
 # ----------------------------------------------------------------------------- AdamW
-@nb.njit(parallel=True, **_JIT)
-def _adamw_flat(p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
-    """p ← p·decay − step_size·m/(√v·inv_sqrt_bc2 + ε) after the moment updates; in place.
+# Each element-wise operation is one inlined per-element function and two loops over it:
+# a serial loop for small arrays (a parallel launch costs tens of microseconds) and a
+# prange loop for large ones, chosen by PARALLEL_MIN_SIZE.
+PARALLEL_MIN_SIZE = 1 << 17
+"""Arrays with at least this many elements use the parallel loops (measured crossover)."""
+
+
+@nb.njit(inline="always", **_JIT)
+def _adamw_at(i, p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
+    """p ← p·decay − step_size·m/(√v·inv_sqrt_bc2 + ε) after the moment updates, at i.
 
     All scalars arrive in the parameter's dtype so float32 data is updated in float32
     arithmetic (which vectorises); step_size = lr / (1 − β1^t), inv_sqrt_bc2 = 1/√(1 − β2^t).
     """
+    pi = p[i]
+    gi = g[i] + two_l2 * pi
+    mi = b1 * m[i] + one_b1 * gi
+    vi = b2 * v[i] + one_b2 * gi * gi
+    m[i] = mi
+    v[i] = vi
+    p[i] = pi * decay - step_size * mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+@nb.njit(**_JIT)
+def _adamw_serial(p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
+    for i in range(p.size):
+        _adamw_at(i, p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps)
+
+
+@nb.njit(parallel=True, **_JIT)
+def _adamw_parallel(p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
     for i in nb.prange(p.size):
-        pi = p[i]
-        gi = g[i] + two_l2 * pi
-        mi = b1 * m[i] + one_b1 * gi
-        vi = b2 * v[i] + one_b2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] = pi * decay - step_size * mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps)
+        _adamw_at(i, p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps)
 
 
 @nb.njit(**_JIT)
@@ -69,12 +89,23 @@ def _adamw_rows_2d(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
             p[i, k] = pk * decay - step_size * mk / (math.sqrt(vk) * inv_sqrt_bc2 + eps)
 
 
+@nb.njit(inline="always", **_JIT)
+def _leaky_at(i, g, p, eta):
+    """g ← g ⊙ φη'(p) at i (1 where p >= 0, η elsewhere)."""
+    if p[i] < 0:
+        g[i] *= eta
+
+
+@nb.njit(**_JIT)
+def _leaky_serial(g, p, eta):
+    for i in range(g.size):
+        _leaky_at(i, g, p, eta)
+
+
 @nb.njit(parallel=True, **_JIT)
-def _leaky_grad_mul(g, p, eta):
-    """g ← g ⊙ φη'(p) in place (1 where p >= 0, η elsewhere)."""
+def _leaky_parallel(g, p, eta):
     for i in nb.prange(g.size):
-        if p[i] < 0:
-            g[i] *= eta
+        _leaky_at(i, g, p, eta)
 
 
 def _flat(a, name):
@@ -91,9 +122,11 @@ def _rows2d(a, name):
 
 def adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
     """In-place fused AdamW step on a whole parameter (``step``: new step count t)."""
-    c = param.dtype.type  # scalars in the parameter's precision (see _adamw_flat)
-    _adamw_flat(
-        _flat(param, "param"), _flat(grad, "grad"), _flat(m, "m"), _flat(v, "v"),
+    c = param.dtype.type  # scalars in the parameter's precision (see _adamw_at)
+    p = _flat(param, "param")
+    loop = _adamw_parallel if p.size >= PARALLEL_MIN_SIZE else _adamw_serial
+    loop(
+        p, _flat(grad, "grad"), _flat(m, "m"), _flat(v, "v"),
         c(1.0 - lr * weight_decay), c(beta1), c(1.0 - beta1), c(beta2), c(1.0 - beta2), c(2.0 * l2_penalty),
         c(lr / (1.0 - beta1**step)), c(1.0 / math.sqrt(1.0 - beta2**step)), c(eps),
     )  # fmt: skip
@@ -114,71 +147,87 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
 # otherwise), so one compiled loop serves masked and unmasked data.
 
 
-@nb.njit(parallel=True, **_JIT_REDUCE)
-def _l1(x, y, w, use_w, inv_n):
-    total = 0.0
-    for i in nb.prange(x.size):
-        r = y[i] - x[i]
-        keep = (not use_w) or w[i]
-        a = abs(r) if keep else 0.0
-        total += a
-        y[i] = ((r > 0) - (r < 0)) * inv_n if keep else 0.0
-    return total
+@nb.njit(inline="always", **_JIT_REDUCE)
+def _l1_at(i, x, y, w, use_w, inv_n, param):
+    r = y[i] - x[i]
+    keep = (not use_w) or w[i]
+    y[i] = ((r > 0) - (r < 0)) * inv_n if keep else 0.0
+    return abs(r) if keep else 0.0
 
 
-@nb.njit(parallel=True, **_JIT_REDUCE)
-def _l2(x, y, w, use_w, inv_n):
-    total = 0.0
-    for i in nb.prange(x.size):
-        if use_w and not w[i]:
-            y[i] = 0.0
-            continue
-        r = y[i] - x[i]
-        total += 0.5 * r * r
+@nb.njit(inline="always", **_JIT_REDUCE)
+def _l2_at(i, x, y, w, use_w, inv_n, param):
+    if use_w and not w[i]:
+        y[i] = 0.0
+        return 0.0
+    r = y[i] - x[i]
+    y[i] = r * inv_n
+    return 0.5 * r * r
+
+
+@nb.njit(inline="always", **_JIT_REDUCE)
+def _huber_at(i, x, y, w, use_w, inv_n, delta):
+    if use_w and not w[i]:
+        y[i] = 0.0
+        return 0.0
+    r = y[i] - x[i]
+    a = abs(r)
+    if a <= delta:
         y[i] = r * inv_n
-    return total
+        return 0.5 * r * r
+    y[i] = (delta if r > 0 else -delta) * inv_n
+    return delta * (a - 0.5 * delta)
 
 
-@nb.njit(parallel=True, **_JIT_REDUCE)
-def _huber(x, y, w, use_w, inv_n, delta):
-    total = 0.0
-    for i in nb.prange(x.size):
-        if use_w and not w[i]:
-            y[i] = 0.0
-            continue
-        r = y[i] - x[i]
-        a = abs(r)
-        if a <= delta:
-            total += 0.5 * r * r
-            y[i] = r * inv_n
-        else:
-            total += delta * (a - 0.5 * delta)
-            y[i] = (delta if r > 0 else -delta) * inv_n
-    return total
+@nb.njit(inline="always", **_JIT_REDUCE)
+def _kl_at(i, x, y, w, use_w, inv_n, eps):
+    if use_w and not w[i]:
+        y[i] = 0.0
+        return 0.0
+    xi = x[i]
+    yi = y[i]
+    yc = yi if yi > eps else eps
+    f = yc - xi
+    if xi > 0:
+        f += xi * (math.log(xi) - math.log(yc))
+    df = 1.0 - xi / yc
+    if yi < eps:  # the quadratic continuation below ε (see wnmf_np._losses)
+        c = (xi if xi > eps else eps) / (eps * eps)
+        d = yi - eps
+        f += df * d + 0.5 * c * d * d
+        df += c * d
+    y[i] = df * inv_n
+    return f
 
 
-@nb.njit(parallel=True, **_JIT_REDUCE)
-def _kl(x, y, w, use_w, inv_n, eps):
-    total = 0.0
-    for i in nb.prange(x.size):
-        if use_w and not w[i]:
-            y[i] = 0.0
-            continue
-        xi = x[i]
-        yi = y[i]
-        yc = yi if yi > eps else eps
-        f = yc - xi
-        if xi > 0:
-            f += xi * (math.log(xi) - math.log(yc))
-        df = 1.0 - xi / yc
-        if yi < eps:
-            c = (xi if xi > eps else eps) / (eps * eps)
-            d = yi - eps
-            f += df * d + 0.5 * c * d * d
-            df += c * d
-        total += f
-        y[i] = df * inv_n
-    return total
+def _loss_loops(at):
+    """Serial and parallel reductions of the per-element loss function ``at``."""
+
+    def serial(x, y, w, use_w, inv_n, param):
+        total = 0.0
+        for i in range(x.size):
+            total += at(i, x, y, w, use_w, inv_n, param)
+        return total
+
+    def parallel(x, y, w, use_w, inv_n, param):
+        total = 0.0
+        for i in nb.prange(x.size):
+            total += at(i, x, y, w, use_w, inv_n, param)
+        return total
+
+    return nb.njit(**_JIT_NOCACHE)(serial), nb.njit(parallel=True, **_JIT_NOCACHE)(parallel)
+
+
+_LOSS_LOOPS = {"l1": _l1_at, "l2": _l2_at, "huber": _huber_at, "kl": _kl_at}
+_LOSS_KERNELS: dict = {}
+
+
+def _loss_kernel(name: str, size: int):
+    if name not in _LOSS_LOOPS:
+        raise ValueError(f"unknown loss {name!r}.")
+    if name not in _LOSS_KERNELS:  # compiled on first use of each loss
+        _LOSS_KERNELS[name] = _loss_loops(_LOSS_LOOPS[name])
+    return _LOSS_KERNELS[name][size >= PARALLEL_MIN_SIZE]
 
 
 _DUMMY_MASK = np.ones(1, dtype=np.bool_)
@@ -195,23 +244,17 @@ def loss_grad_(name, X, Y, observed, param):
     else:
         w, use_w, n_obs = _flat(observed, "observed"), True, int(np.count_nonzero(observed))
     inv_n = 1.0 / max(n_obs, 1)  # a batch with nothing observed contributes nothing
+    kernel = _loss_kernel(name, x.size)
     if name == "l1":
-        inv_n = X.dtype.type(inv_n)
-        total = _l1(x, y, w, use_w, inv_n)
-    elif name == "l2":
-        total = _l2(x, y, w, use_w, inv_n)
-    elif name == "huber":
-        total = _huber(x, y, w, use_w, inv_n, float(param))
-    elif name == "kl":
-        total = _kl(x, y, w, use_w, inv_n, float(param))
-    else:
-        raise ValueError(f"unknown loss {name!r}.")
-    return total * inv_n
+        inv_n = X.dtype.type(inv_n)  # keeps the L1 loop in float32 arithmetic for float32 data
+    return kernel(x, y, w, use_w, inv_n, float(param)) * inv_n
 
 
 def leaky_grad_mul_(grad, param, eta):
     """In place: grad ← grad ⊙ φη'(param) (chain rule through the leaky ReLU)."""
-    _leaky_grad_mul(_flat(grad, "grad"), _flat(param, "param"), param.dtype.type(eta))
+    g = _flat(grad, "grad")
+    loop = _leaky_parallel if g.size >= PARALLEL_MIN_SIZE else _leaky_serial
+    loop(g, _flat(param, "param"), param.dtype.type(eta))
 
 
 KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_, leaky_grad_mul_)
