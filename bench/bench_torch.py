@@ -1,6 +1,7 @@
 """wnmf_np against a faithful PyTorch-autograd implementation of the same WNMF training.
 
     python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2]
+    python bench/bench_torch.py --model deconv [--epochs 2]     # DeconvWNMF vs conv_transpose2d
 
 PyTorch (optional, benchmark-only; the library never imports it) runs the paper's recipe
 as twenty lines of autograd: W (m, r) and H (r, n) as leaf tensors, leaky ReLU, L1 loss
@@ -94,6 +95,75 @@ def ours_epochs(X, r, b, epochs, lr, wd, eta, seed, h_update, backend):
     return float(np.median(per_epoch[1:])), model.loss_curve_[-1]
 
 
+def torch_deconv_epochs(X, image_shape, r, s, b, epochs, lr, wd, eta, seed, threads):
+    """Deconvolutional WNMF in PyTorch: conv_transpose2d of the factor images by per-image kernels.
+
+    The factor images F (r, h/s, w/s) are the input (batch 1, r channels) and the batch's
+    kernels K (b, r, 2s, 2s) the weight (in = r, out = b), so output channel i is image i;
+    padding s/2 crops back to h × w (even s).
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    n = X.shape[0]
+    h, w = image_shape
+    rng = np.random.default_rng(seed)
+    a = math.sqrt(6 / (4 * r))
+    F = torch.tensor(rng.uniform(-a, a, size=(r, h // s, w // s)).astype(np.float32), requires_grad=True)
+    K = torch.tensor(rng.uniform(-a, a, size=(n, r, 2 * s, 2 * s)).astype(np.float32), requires_grad=True)
+    Xt = torch.tensor(X.reshape(n, h, w).astype(np.float32))
+    opt = torch.optim.AdamW([F, K], lr=lr, weight_decay=wd)
+    act = torch.nn.LeakyReLU(eta)
+    times = []
+    for _ in range(epochs + 1):
+        order = torch.as_tensor(rng.permutation(n))
+        start = time.perf_counter()
+        for k in range(math.ceil(n / b)):
+            rows = order[k * b : (k + 1) * b]
+            Y = torch.nn.functional.conv_transpose2d(act(F)[None], act(K[rows]).transpose(0, 1), stride=s, padding=s // 2)
+            loss = torch.nn.functional.l1_loss(Y[0], Xt[rows])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
+def ours_deconv_epochs(X, image_shape, r, s, b, epochs, lr, wd, eta, seed, h_update):
+    from wnmf_np import DeconvWNMF
+
+    stamps = []
+    model = DeconvWNMF(r, stride=s, image_shape=image_shape, eta=eta, l2=wd, lr=lr, latent_lr=None,
+                       lr_schedule="constant", batch_size=b, max_epochs=epochs + 1, h_update=h_update,
+                       random_state=seed, callback=lambda e, i: stamps.append(i["elapsed"]))  # fmt: skip
+    model.fit(X)
+    return float(np.median(np.diff([0.0] + stamps)[1:]))
+
+
+def deconv_main(args):
+    from threadpoolctl import threadpool_limits
+
+    from wnmf_np.datasets import load_orl
+
+    bunch = load_orl()
+    X, shape = bunch.data.astype(np.float32), tuple(bunch.image_shape)
+    rows = []
+    for s in (2, 4):
+        hp = dict(r=40, s=s, b=32, epochs=args.epochs, lr=1e-3, wd=0.1, eta=0.1, seed=0)
+        with threadpool_limits(args.threads):
+            t_torch = torch_deconv_epochs(X, shape, threads=args.threads, **hp)
+            t_dense = ours_deconv_epochs(X, shape, h_update="dense", **hp)
+            t_lazy = ours_deconv_epochs(X, shape, h_update="lazy", **hp)
+        rows.append(dict(stride=s, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
+                         ratio_dense=t_dense / t_torch, ratio_lazy=t_lazy / t_torch))  # fmt: skip
+        print(rows[-1], flush=True)
+    print("\n| deconv on ORL (r = 40, b = 32) | PyTorch s/epoch | ours dense | ratio | ours lazy | ratio |\n|---|---|---|---|---|---|")
+    for w in rows:
+        print(f"| s = {w['stride']} | {w['torch_s']:.3f} | {w['dense_s']:.3f} | {w['ratio_dense']:.2f} | {w['lazy_s']:.3f} | {w['ratio_lazy']:.2f} |")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "torch_deconv_cpu.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["orl", "mfeat", "imagenet"])
@@ -101,7 +171,10 @@ def main(argv=None):
     parser.add_argument("--imagenet-samples", type=int, default=50000, help="n for the synthetic size")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--model", choices=("shallow", "deconv"), default="shallow")
     args = parser.parse_args(argv)
+    if args.model == "deconv":
+        return deconv_main(args)
     from threadpoolctl import threadpool_limits
 
     backend = "cupy" if args.device == "cuda" else "numpy"
