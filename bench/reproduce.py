@@ -142,10 +142,9 @@ def write(name, args, rows, ks, header, notes):
 
 def wnmf_settings(args, **kw):
     s = dict(kw)
-    if args.quick:
-        s.setdefault("max_epochs", 10)
-    elif args.epochs:
-        s.setdefault("max_epochs", args.epochs)
+    epochs = args.epochs or (10 if args.quick else None)
+    if epochs:
+        s.setdefault("max_epochs", epochs)
     return s
 
 
