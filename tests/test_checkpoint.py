@@ -171,3 +171,18 @@ def test_partial_fit_checks_features(data):
     model = WNMF(3, **KW).partial_fit(data[:10])
     with pytest.raises(ValueError, match="expecting 15 features"):
         model.partial_fit(data[:10, :5])
+
+
+def test_partial_fit_deep_and_deconv(rng):
+    from wnmf_np import DeconvWNMF, DeepWNMF
+
+    X = rng.uniform(size=(40, 36))
+    deep = DeepWNMF((2, 3), max_epochs=1, batch_size=8, random_state=0)
+    deconv = DeconvWNMF(2, stride=2, image_shape=(6, 6), latent="raw", max_epochs=1, batch_size=8, random_state=0)
+    for model, width in ((deep, 2), (deconv, 2 * 16)):
+        model.partial_fit(X[:20])
+        before = {k: np.array(v, copy=True) for k, v in model.params_.items() if k != "H"}
+        model.partial_fit(X[20:])
+        assert model.latents_.shape == (40, width)
+        assert any(not np.array_equal(model.params_[k], v) for k, v in before.items())  # the shared factors learnt
+        assert np.isfinite(model.latents_).all()
