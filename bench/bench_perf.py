@@ -79,7 +79,7 @@ def quality(args):
     (OUT / "perf_quality.json").write_text(json.dumps(result, indent=2))
 
 
-def torch_quality(X, y, args, epochs=1000, b=32, lr=1e-3, wd=0.1, eta=0.1):
+def torch_quality(X, y, args, epochs=600, b=32, lr=1e-3, wd=0.1, eta=0.1):
     """The paper's recipe in PyTorch, NMI checked every ``args.every`` epochs (untimed)."""
     import torch
 

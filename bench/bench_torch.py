@@ -198,7 +198,7 @@ def main(argv=None):
                    loss_torch=loss_torch, loss_dense=loss_dense, loss_lazy=loss_lazy)  # fmt: skip
         rows.append(row)
         print(row, flush=True)
-    print(f"\n| size (m × n, r, b) | PyTorch s/epoch | ours dense | ratio | ours lazy (default) | ratio |\n|---|---|---|---|---|---|")
+    print("\n| size (m × n, r, b) | PyTorch s/epoch | ours dense | ratio | ours lazy (default) | ratio |\n|---|---|---|---|---|---|")
     for w in rows:
         print(
             f"| {w['size']} ({w['m']} × {w['n']}, {w['r']}, {w['b']}) | {w['torch_s']:.4f} | {w['dense_s']:.4f} | "

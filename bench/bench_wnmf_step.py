@@ -21,7 +21,6 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from wnmf_np._fit import TrainConfig, _step, init_train_state
-from wnmf_np._backend import resolve_backend
 from wnmf_np._losses import LossSpec
 from wnmf_np._optim import AdamWConfig
 from wnmf_np._shallow import ShallowModel
@@ -73,7 +72,6 @@ def gemm_layouts(m, r, b, repeats):
 def step_timer(m, n, r, b, impl, repeats):
     """Seconds per training step of the shallow model (lazy H, L1 loss, float32)."""
     rng = np.random.default_rng(0)
-    backend = resolve_backend("numpy")
     X = rng.uniform(0, 1, size=(n, m)).astype(np.float32)
     model = ShallowModel(r)
     a = math.sqrt(6 / r)

@@ -12,10 +12,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
-from ._data import InMemoryData, OutOfCoreData, is_out_of_core
-from ._fit import H_UPDATES, TrainConfig, init_train_state, train
+from ._data import InMemoryData, OutOfCoreData, data_mean, is_out_of_core
+from ._fit import H_UPDATES, TrainConfig, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
+from ._persistence import CheckpointMixin
+from ._streaming import StreamingMixin
 from ._optim import AdamWConfig
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
 from ._validation import (
@@ -33,7 +35,7 @@ LOSS_NAMES = ("l1", "l2", "huber", "kl")
 L2_MODES = ("decoupled", "penalty")
 
 
-class BaseWNMF(TransformerMixin, BaseEstimator):
+class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
     """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
 
     def __sklearn_tags__(self):
@@ -197,7 +199,7 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
             params, state, rng = self._resumable_state(n_samples, backend)
         else:
             rng = check_random_state_seed(self.random_state)
-            params = self._init_params(model, n_samples, n_features, rng, _data_mean(X, observed), self._dtype(X), backend)
+            params = self._init_params(model, n_samples, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
             state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
         steps = -(-n_samples // min(int(self.batch_size), n_samples))
@@ -271,121 +273,6 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
     def _set_derived(self, backend) -> None:
         """Fitted attributes computed from ``params_`` (components, latents); subclass hook."""
 
-    # ---------------------------------------------------------- persistence
-    def save(self, path):
-        """Write the (fitted or partially fitted) model to ``path`` (.npz, no pickle).
-
-        Stores the parameters, the AdamW state, the training counters and loss curve, the
-        random state of the batch order and the constructor parameters; see
-        :mod:`wnmf_np._checkpoint` for the format. The write is atomic.
-
-        Returns
-        -------
-        pathlib.Path of the written file
-        """
-        from ._checkpoint import save_checkpoint
-
-        check_is_fitted(self)
-        return save_checkpoint(self, path)
-
-    @classmethod
-    def load(cls, path, *, backend="auto"):
-        """Read a model written by :meth:`save`; ``fit(X, resume=True)`` continues it.
-
-        Parameters
-        ----------
-        path : str or Path
-        backend : {"auto", "numpy", "cupy"}
-            Where to put the arrays ("auto": the backend the model was trained on if it is
-            usable here, else NumPy).
-
-        Raises
-        ------
-        wnmf_np.CheckpointError
-            For a missing, truncated, foreign or tampered file, or a checkpoint of another
-            estimator class.
-        """
-        from ._backend import cupy_available
-        from ._checkpoint import CheckpointError, constructor_params, read_checkpoint, restore_into
-
-        meta, arrays = read_checkpoint(path)
-        if meta["class"] != cls.__name__:
-            raise CheckpointError(f"{str(path)!r} holds a {meta['class']}, not a {cls.__name__}.")
-        try:
-            estimator = cls(**constructor_params(meta))
-        except TypeError as exc:
-            raise CheckpointError(f"{str(path)!r}: its parameters do not fit {cls.__name__}: {exc}") from None
-        if backend == "auto":
-            backend = meta["fitted"]["backend_"] if meta["fitted"]["backend_"] != "cupy" or cupy_available() else "numpy"
-        be = resolve_backend(backend)
-        restore_into(estimator, meta, arrays, be)
-        estimator.model_ = estimator._make_model(estimator.n_features_in_)
-        estimator._set_derived(be)
-        return estimator
-
-    # ------------------------------------------------------------ streaming
-    def partial_fit(self, X, y=None, *, mask=None):
-        """Learn from a new batch of samples, keeping W and the optimizer state.
-
-        The new samples get new latent rows (initialised as in ``fit``); one epoch of
-        mini-batch AdamW over them updates W and their latents. Latents of earlier
-        samples are kept, and ``latents_`` grows by ``len(X)`` rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_new, n_features)
-        mask : bool array-like like X, optional
-
-        Returns
-        -------
-        self
-        """
-        first = not hasattr(self, "train_state_")
-        backend, X, observed = self._prepare(X, mask, reset=first)
-        n_new, n_features = X.shape
-        self._validate_extra(n_features)
-        model = self._make_model(n_features)
-        sample = model.sample_param
-        if first:
-            self._rng = check_random_state_seed(self.random_state)
-        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
-        fresh = self._init_params(model, n_new, n_features, rng, _data_mean(X, observed), self._dtype(X), backend)
-        if first:
-            shared = {k: v for k, v in fresh.items() if k != sample}
-            previous = None
-        else:
-            shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
-            previous = self.train_state_
-        params = {**shared, sample: fresh[sample]}
-        state = init_train_state(params, tuple(params), sample, self.h_update)
-        if previous is not None:  # carry the shared parameters' optimizer state over
-            for k in shared:
-                state.opt[k] = previous.opt[k]
-            state.step, state.loss_curve = previous.step, list(previous.loss_curve)
-        eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
-        steps = -(-n_new // min(int(self.batch_size), n_new))
-        config = self._train_config(1, steps, eta_schedule, "partial_fit")
-        config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
-        config.n_iter_no_change = None
-        state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
-                      trainable=tuple(params), state=state)  # fmt: skip
-        if previous is not None:
-            xp = backend.xp
-            old = backend.asarray(self.params_[sample])
-            params[sample] = xp.concatenate([old, params[sample]])
-            st_old, st_new = previous.opt[sample], state.opt[sample]
-            step = xp.concatenate([backend.asarray(st_old.step), st_new.step]) if self.h_update == "lazy" else st_new.step
-            state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
-                                                v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
-            state.epoch = previous.epoch + 1
-        self.final_eta_ = self._partial_eta()
-        self._store(model, params, state, X, observed, backend, quick=True)
-        return self
-
-    def _partial_eta(self) -> float:
-        """η used by partial_fit: the final η of the configured schedule."""
-        return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))
-
     def _dtype(self, X):
         return X.dtype if isinstance(X, OutOfCoreData) else X.dtype.type
 
@@ -443,10 +330,3 @@ class BaseWNMF(TransformerMixin, BaseEstimator):
         """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""
         check_is_fitted(self)
         return self._decode(Z)
-
-
-def _data_mean(X, observed) -> float:
-    """Mean of the observed entries (streamed for out-of-core data)."""
-    if isinstance(X, OutOfCoreData):
-        return X.mean
-    return float(X.mean()) if observed is None else float(X.sum() / observed.sum())

@@ -209,3 +209,10 @@ class OutOfCoreData:
 
     def max_abs(self, xp) -> float:
         return self._max_abs
+
+
+def data_mean(X, observed) -> float:
+    """Mean of the observed entries (streamed for out-of-core data)."""
+    if isinstance(X, OutOfCoreData):
+        return X.mean
+    return float(X.mean()) if observed is None else float(X.sum() / observed.sum())

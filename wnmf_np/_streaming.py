@@ -1,0 +1,75 @@
+"""Streaming updates (``partial_fit``) for WNMF-family estimators."""
+
+from __future__ import annotations
+
+from ._data import data_mean
+from ._fit import init_train_state, train
+from ._schedules import make_eta_schedule
+from ._validation import check_random_state_seed
+from .kernels import get_kernels
+
+
+class StreamingMixin:
+    """``partial_fit`` for :class:`wnmf_np._base.BaseWNMF` subclasses."""
+
+    def partial_fit(self, X, y=None, *, mask=None):
+        """Learn from a new batch of samples, keeping W and the optimizer state.
+
+        The new samples get new latent rows (initialised as in ``fit``); one epoch of
+        mini-batch AdamW over them updates W and their latents. Latents of earlier
+        samples are kept, and ``latents_`` grows by ``len(X)`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+        mask : bool array-like like X, optional
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "train_state_")
+        backend, X, observed = self._prepare(X, mask, reset=first)
+        n_new, n_features = X.shape
+        self._validate_extra(n_features)
+        model = self._make_model(n_features)
+        sample = model.sample_param
+        if first:
+            self._rng = check_random_state_seed(self.random_state)
+        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        fresh = self._init_params(model, n_new, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
+        if first:
+            shared = {k: v for k, v in fresh.items() if k != sample}
+            previous = None
+        else:
+            shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
+            previous = self.train_state_
+        params = {**shared, sample: fresh[sample]}
+        state = init_train_state(params, tuple(params), sample, self.h_update)
+        if previous is not None:  # carry the shared parameters' optimizer state over
+            for k in shared:
+                state.opt[k] = previous.opt[k]
+            state.step, state.loss_curve = previous.step, list(previous.loss_curve)
+        eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
+        steps = -(-n_new // min(int(self.batch_size), n_new))
+        config = self._train_config(1, steps, eta_schedule, "partial_fit")
+        config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
+        config.n_iter_no_change = None
+        state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
+                      trainable=tuple(params), state=state)  # fmt: skip
+        if previous is not None:
+            xp = backend.xp
+            old = backend.asarray(self.params_[sample])
+            params[sample] = xp.concatenate([old, params[sample]])
+            st_old, st_new = previous.opt[sample], state.opt[sample]
+            step = xp.concatenate([backend.asarray(st_old.step), st_new.step]) if self.h_update == "lazy" else st_new.step
+            state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
+                                                v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
+            state.epoch = previous.epoch + 1
+        self.final_eta_ = self._partial_eta()
+        self._store(model, params, state, X, observed, backend, quick=True)
+        return self
+
+    def _partial_eta(self) -> float:
+        """η used by partial_fit: the final η of the configured schedule."""
+        return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))
