@@ -99,7 +99,7 @@ class DeconvWNMF(BaseWNMF):
         betas=(0.9, 0.999),
         adam_eps=1e-8,
         tol=1e-4,
-        n_iter_no_change=10,
+        n_iter_no_change=None,
         init="auto",
         h_update="lazy",
         backend="auto",
