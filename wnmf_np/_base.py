@@ -62,6 +62,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         check_float("l2", self.l2, low=0.0)
         check_option("l2_mode", self.l2_mode, L2_MODES)
         check_option("loss", self.loss, LOSS_NAMES)
+        check_option("loss_reduction", getattr(self, "loss_reduction", "mean"), ("mean", "sum"))
         check_float("huber_delta", self.huber_delta, low=0.0, low_open=True)
         if not callable(self.eta_schedule):
             check_option("eta_schedule", self.eta_schedule, ETA_SCHEDULES)
@@ -109,6 +110,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             eta_schedule=eta_schedule,
             lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs if row_independent else max_epochs * steps_per_epoch),
             row_independent=row_independent,
+            loss_reduction=getattr(self, "loss_reduction", "mean"),
             h_update=self.h_update,
             latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
             tol=float(self.tol),

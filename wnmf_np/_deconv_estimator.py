@@ -50,7 +50,7 @@ class DeconvWNMF(BaseWNMF):
         What ``transform``/``fit_transform`` return (paper, Table 4): "raw" flattens
         φη(H^(i)) into 4s²r values, "sum" adds each rank's 2s × 2s kernel entries (r
         values). It only changes how latents are read, not the training.
-    eta, l2, l2_mode, loss, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
+    eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=200``,
@@ -89,6 +89,7 @@ class DeconvWNMF(BaseWNMF):
         l2=0.1,
         l2_mode="decoupled",
         loss="l1",
+        loss_reduction="mean",
         huber_delta=1.0,
         eta_schedule="constant",
         lr_schedule="cosine",
@@ -119,6 +120,7 @@ class DeconvWNMF(BaseWNMF):
         self.l2 = l2
         self.l2_mode = l2_mode
         self.loss = loss
+        self.loss_reduction = loss_reduction
         self.huber_delta = huber_delta
         self.eta_schedule = eta_schedule
         self.lr_schedule = lr_schedule

@@ -52,7 +52,7 @@ class DeepWNMF(BaseWNMF):
     ranks : tuple of int
         ``(r_1, …, r_L)``, bottom layer first: r_1 is the rank of H, W_l maps layer l
         (r_l) to layer l + 1 (r_{l+1}, the data for l = L). The paper uses (20, 40) on ORL.
-    eta, l2, l2_mode, loss, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
+    eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
@@ -88,6 +88,7 @@ class DeepWNMF(BaseWNMF):
         l2=0.1,
         l2_mode="decoupled",
         loss="l1",
+        loss_reduction="mean",
         huber_delta=1.0,
         eta_schedule="constant",
         lr_schedule="cosine",
@@ -115,6 +116,7 @@ class DeepWNMF(BaseWNMF):
         self.l2 = l2
         self.l2_mode = l2_mode
         self.loss = loss
+        self.loss_reduction = loss_reduction
         self.huber_delta = huber_delta
         self.eta_schedule = eta_schedule
         self.lr_schedule = lr_schedule

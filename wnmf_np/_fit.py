@@ -56,6 +56,10 @@ class TrainConfig:
     h_update : {"lazy", "dense"}
     latent_lr_factor : float
         The per-sample parameter (latents) steps with ``lr * latent_lr_factor``.
+    loss_reduction : {"mean", "sum"}
+        "sum" multiplies the mean-reduced batch loss and its gradient by the number of
+        observed entries of the batch (the paper's ‖X_b − Y_b‖₁). Under Adam this only
+        changes how the loss weighs against an explicit penalty (``l2_mode="penalty"``).
     row_independent : bool
         Make each sample's updates independent of the other samples (used by
         ``transform``): the loss of a row is its mean over features (the batch mean times
@@ -78,6 +82,7 @@ class TrainConfig:
     h_update: str = "lazy"
     latent_lr_factor: float = 1.0
     row_independent: bool = False
+    loss_reduction: str = "mean"
     tol: float = 1e-4
     n_iter_no_change: int | None = 10
     verbose: int = 0
@@ -206,7 +211,11 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     Y, cache = model.forward(params, H_rows, eta)
     Y = xp.ascontiguousarray(Y)
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
-    if config.row_independent:
+    if config.loss_reduction == "sum":
+        n_obs = Y.size if obs_b is None else int(obs_b.sum())
+        Y *= n_obs
+        value = value * n_obs
+    elif config.row_independent:
         Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
     grads = model.backward(Y, cache, need=trainable, kernels=kernels)
     o = config.optimizer

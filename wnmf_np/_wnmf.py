@@ -38,6 +38,12 @@ class WNMF(BaseWNMF):
         through Adam's normalisation. See docs/math.md for the difference at η = 0.
     loss : {"l1", "l2", "huber", "kl"}, default "l1"
         Mean reduction over observed entries; see :mod:`wnmf_np._losses`. "kl" needs X >= 0.
+    loss_reduction : {"mean", "sum"}, default "mean"
+        "mean": the loss is averaged over the observed entries of the batch (PyTorch's
+        default). "sum": summed, the paper's ‖X_b − Y_b‖₁. Adam is invariant to the
+        scale of the loss, so this matters only against an explicit penalty
+        (``l2_mode="penalty"``): with "mean" a penalty of λ = 0.1 outweighs the tiny
+        per-entry loss gradients; with "sum" it acts as in the paper (docs/results).
     huber_delta : float > 0, default 1.0
         Threshold δ of the Huber loss.
     eta_schedule : {"constant", "linear", "cosine"} or callable, default "constant"
@@ -116,6 +122,7 @@ class WNMF(BaseWNMF):
         l2=0.1,
         l2_mode="decoupled",
         loss="l1",
+        loss_reduction="mean",
         huber_delta=1.0,
         eta_schedule="constant",
         lr_schedule="cosine",
@@ -143,6 +150,7 @@ class WNMF(BaseWNMF):
         self.l2 = l2
         self.l2_mode = l2_mode
         self.loss = loss
+        self.loss_reduction = loss_reduction
         self.huber_delta = huber_delta
         self.eta_schedule = eta_schedule
         self.lr_schedule = lr_schedule
