@@ -270,8 +270,9 @@ def figures(args):
     fits = {
         "η=0.1, λ=0": WNMF(40, l2=0.0, random_state=0, **settings).fit(X),
         "η=0.1, λ=0.1": WNMF(40, random_state=0, **settings).fit(X),
+        "η=0.1, λ=0.1 penalty, sum-loss": WNMF(40, l2_mode="penalty", loss_reduction="sum", random_state=0, **settings).fit(X),
     }
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6))
     stats = {}
     for col, (label, model) in enumerate(fits.items()):
         for row, (name, A) in enumerate((("φ(W)", model.components_), ("φ(H)", model.latents_))):
@@ -282,8 +283,13 @@ def figures(args):
     fig.tight_layout()
     fig.savefig(out / "fig2_histograms.png", dpi=90)
     mu = MultiplicativeNMF(40, max_iter=20 if args.quick else 500, random_state=0).fit(X)
-    fig, axes = plt.subplots(2, 10, figsize=(12, 3.4))
-    for row, (label, comps) in enumerate((("WNMF", fits["η=0.1, λ=0.1"].components_), ("NMF (MU)", mu.components_))):
+    fig, axes = plt.subplots(3, 10, figsize=(12, 5.1))
+    rows = (
+        ("WNMF (decoupled λ, default)", fits["η=0.1, λ=0.1"].components_),
+        ("WNMF (penalty λ, sum-loss)", fits["η=0.1, λ=0.1 penalty, sum-loss"].components_),
+        ("NMF (MU)", mu.components_),
+    )
+    for row, (label, comps) in enumerate(rows):
         for j in range(10):
             axes[row, j].imshow(comps[j].reshape(shape), cmap="gray")
             axes[row, j].axis("off")
