@@ -111,3 +111,12 @@ def test_dask_array():
     X = da.random.random((300, 6), chunks=(100, 6))
     model = WNMF(2, max_epochs=3, random_state=0).fit(X)
     assert model.latents_.shape == (300, 2)
+
+
+def test_zarr_array(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    data = np.random.default_rng(0).uniform(size=(200, 8))
+    store = zarr.open(str(tmp_path / "x.zarr"), mode="w", shape=data.shape, chunks=(64, 8), dtype="f8")
+    store[:] = data
+    model = WNMF(2, max_epochs=3, random_state=0).fit(zarr.open(str(tmp_path / "x.zarr"), mode="r"))
+    assert model.latents_.shape == (200, 2) and np.isfinite(model.components_).all()
