@@ -120,3 +120,46 @@ def test_zarr_array(tmp_path):
     store[:] = data
     model = WNMF(2, max_epochs=3, random_state=0).fit(zarr.open(str(tmp_path / "x.zarr"), mode="r"))
     assert model.latents_.shape == (200, 2) and np.isfinite(model.components_).all()
+
+
+def test_multiplicative_nmf_chunkwise_on_a_dask_array_equals_in_memory():
+    da = pytest.importorskip("dask.array")
+    from wnmf_np import MultiplicativeNMF
+
+    X = np.random.default_rng(0).uniform(size=(300, 40))
+    kw = dict(max_iter=30, tol=0, random_state=0, dtype="float64")
+    ref = MultiplicativeNMF(4, **kw).fit(X)
+    chunked = MultiplicativeNMF(4, **kw).fit(da.from_array(X, chunks=(64, 40)))
+    np.testing.assert_allclose(chunked.components_, ref.components_, rtol=1e-10, atol=1e-12)
+    assert chunked.reconstruction_err_ == pytest.approx(ref.reconstruction_err_, rel=1e-10)
+    Z = chunked.transform(da.from_array(X[:50], chunks=(16, 40)))
+    np.testing.assert_allclose(Z, ref.transform(X[:50]), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="frobenius"):
+        MultiplicativeNMF(4, beta_loss="kullback-leibler", **kw).fit(da.from_array(X, chunks=(64, 40)))
+    with pytest.raises(ValueError, match="init='random'"):
+        MultiplicativeNMF(4, init="nndsvd", **kw).fit(da.from_array(X, chunks=(64, 40)))
+
+
+def test_memmap_multiplicative_nmf_equals_in_memory(tmp_path):
+    from wnmf_np import MultiplicativeNMF
+
+    X = _memmap(tmp_path, 2000, 30, dtype=np.float64)
+    kw = dict(max_iter=20, tol=0, random_state=0, dtype="float64")
+    np.testing.assert_allclose(
+        MultiplicativeNMF(3, **kw).fit(X).components_, MultiplicativeNMF(3, **kw).fit(np.asarray(X)).components_, rtol=1e-10
+    )
+
+
+def test_dask_distributed_local_cluster_serves_both_estimators():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    from wnmf_np import MultiplicativeNMF
+
+    X = np.random.default_rng(1).uniform(size=(240, 12))
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
+        dX = da.from_array(X, chunks=(60, 12))
+        mu = MultiplicativeNMF(3, max_iter=20, tol=0, random_state=0, dtype="float64").fit(dX)
+        wnmf = WNMF(3, max_epochs=3, batch_size=32, random_state=0).fit(dX)
+    ref = MultiplicativeNMF(3, max_iter=20, tol=0, random_state=0, dtype="float64").fit(X)
+    np.testing.assert_allclose(mu.components_, ref.components_, rtol=1e-10)
+    assert wnmf.latents_.shape == (240, 3) and np.isfinite(wnmf.loss_curve_).all()

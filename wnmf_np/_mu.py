@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ._backend import Backend, resolve_backend
+from ._data import OutOfCoreData, is_out_of_core
+from ._mu_chunked import ChunkedMatrix
 from ._mu_init import INITS, check_custom_factor, nndsvd_init, random_init
 from ._mu_updates import (
     Problem,
@@ -229,6 +231,8 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         elif self.init == "random":
             W0, H0 = random_init(_observed_mean(prob), (n, m), r, rng, dtype)
         else:
+            if isinstance(prob.X, ChunkedMatrix):
+                raise ValueError(f"init={self.init!r} needs the whole matrix (an SVD); use init='random' with out-of-core X.")
             if r > min(n, m):
                 raise ValueError(f"init={self.init!r} needs n_components <= min(n_samples, n_features) = {min(n, m)}, got {r}.")
             W0, H0 = nndsvd_init(_host_matrix(prob, backend), r, self.init, rng, dtype)
@@ -305,7 +309,10 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
 
 # --------------------------------------------------------------------- input helpers
 def _check_input(X, mask, beta: float, dtype, backend: Backend, nan_policy: str):
-    """``(X, mask)`` ready for :class:`Problem`: CSR for sparse-capable cases, else dense."""
+    """``(X, mask)`` ready for :class:`Problem`: CSR for sparse-capable cases, a
+    :class:`ChunkedMatrix` for out-of-core data, else dense."""
+    if is_out_of_core(X):
+        return _check_out_of_core(X, mask, beta, dtype, backend), None
     if sp.issparse(X):
         X = _check_sparse(X, dtype, nan_policy)
         keep_sparse = beta in (1.0, 2.0) and mask is None and backend.name == "numpy"
@@ -316,6 +323,22 @@ def _check_input(X, mask, beta: float, dtype, backend: Backend, nan_policy: str)
     if observed is not None and bool(observed.all()):
         observed = None  # the unweighted formulas are cheaper
     return X, observed
+
+
+def _check_out_of_core(X, mask, beta: float, dtype, backend: Backend):
+    """Stream-validate a memmap / h5py / zarr / Dask ``X`` and wrap it for chunked products."""
+    if beta != 2.0 or mask is not None or backend.name != "numpy":
+        raise ValueError(
+            "out-of-core X (memmap, h5py, zarr or Dask) is supported with beta_loss='frobenius', "
+            "no mask and the NumPy backend; load X into memory for other settings."
+        )
+    try:
+        OutOfCoreData(X, backend, dtype, nan_policy="raise", non_negative=True)
+    except ValueError as exc:
+        if "NaN" in str(exc):
+            raise ValueError("out-of-core X contains NaN; missing values need in-memory X with nan_policy='omit'.") from None
+        raise
+    return ChunkedMatrix(X, dtype)
 
 
 def _check_sparse(X, dtype, nan_policy: str):
