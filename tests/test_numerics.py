@@ -10,17 +10,17 @@ from wnmf_np import MultiplicativeNMF, WNMF
 def test_float32_wnmf_is_stable_on_a_large_dynamic_range(rng):
     # columns spanning seven orders of magnitude (1e-3 .. 1e4), as raw multi-feature data
     scales = np.logspace(-3, 4, 12)
-    X = rng.uniform(size=(200, 12)) * scales
-    model = WNMF(3, max_epochs=30, random_state=0, dtype="float32").fit(X)
+    X = (rng.uniform(size=(200, 3)) @ rng.uniform(size=(3, 12))) * scales  # rank 3
+    model = WNMF(3, max_epochs=60, random_state=0, dtype="float32").fit(X)
     # stable (no overflow, no NaN), although raw values of 1e4 are far from the factors'
     # O(1) initial scale, so 30 epochs at lr 1e-2 barely move the loss ...
     assert np.isfinite(model.loss_curve_).all() and np.isfinite(model.components_).all()
     assert model.loss_curve_[-1] < 1.1 * model.loss_curve_[0]
     # ... which is why the documented advice (scale features to [0, 1]) gives a far better relative fit
-    scaled = WNMF(3, max_epochs=30, random_state=0, dtype="float32").fit(X / X.max(axis=0))
+    scaled = WNMF(3, max_epochs=60, random_state=0, dtype="float32").fit(X / X.max(axis=0))
     rel_raw = model.reconstruction_err_ / np.linalg.norm(X)
     rel_scaled = scaled.reconstruction_err_ / np.linalg.norm(X / X.max(axis=0))
-    assert np.isfinite(rel_raw) and rel_scaled < 0.5 and scaled.loss_curve_[-1] < 0.5 * scaled.loss_curve_[0]
+    assert np.isfinite(rel_raw) and rel_scaled < 0.2 and scaled.loss_curve_[-1] < 0.5 * scaled.loss_curve_[0]
 
 
 def test_multiplicative_updates_never_nan_nor_stuck_at_exact_zero(rng):
