@@ -163,8 +163,9 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             True where an entry is observed; unobserved entries do not enter the loss.
         resume : bool, default False
             Continue an unfinished fit (one interrupted by Ctrl-C, or loaded with
-            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. With the
-            same seed the result equals that of an uninterrupted fit.
+            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. From an
+            epoch boundary (every checkpoint) the result equals that of an uninterrupted
+            fit with the same seed; see docs/large_data.md for a mid-epoch Ctrl-C.
 
         Returns
         -------
