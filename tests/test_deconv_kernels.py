@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import to_np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from helpers import to_np
 from wnmf_np._backend import cupy_available
 from wnmf_np._deconv_ops import (
     CPU_DEFAULT_IMPL,

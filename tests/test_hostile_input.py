@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import wnmf_np
-from wnmf_np import DeepMultiplicativeNMF, MultiplicativeNMF, WNMF
+from wnmf_np import WNMF, DeepMultiplicativeNMF, MultiplicativeNMF
 
 try:  # exported once the deep/deconv work lands; the private modules exist before that
     DeepWNMF = getattr(wnmf_np, "DeepWNMF", None) or __import__("wnmf_np._deep_estimator", fromlist=["DeepWNMF"]).DeepWNMF

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wnmf_np import MultiplicativeNMF, WNMF
+from wnmf_np import WNMF, MultiplicativeNMF
 
 
 def test_float32_wnmf_is_stable_on_a_large_dynamic_range(rng):

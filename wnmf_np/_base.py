@@ -16,10 +16,10 @@ from ._data import InMemoryData, OutOfCoreData, data_mean, is_out_of_core
 from ._fit import H_UPDATES, TrainConfig, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
-from ._persistence import CheckpointMixin
-from ._streaming import StreamingMixin
 from ._optim import AdamWConfig
+from ._persistence import CheckpointMixin
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
+from ._streaming import StreamingMixin
 from ._validation import (
     NAN_POLICIES,
     check_data,

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import importlib
 import numbers
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 __all__ = [
     "CPU_DEFAULT_IMPL",

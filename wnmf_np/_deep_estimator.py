@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-
 from sklearn.utils.validation import check_is_fitted
 
 from ._activations import inverse_leaky_relu, leaky_relu

@@ -31,7 +31,8 @@ These functions are the readable definitions and the test oracle; the fused kern
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ._backend import namespace_of
 

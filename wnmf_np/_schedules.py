@@ -16,7 +16,7 @@ Learning-rate schedules map a step s = 0 .. S-1 to a factor of the base rate:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 ETA_SCHEDULES = ("constant", "linear", "cosine")
 LR_SCHEDULES = ("constant", "cosine")

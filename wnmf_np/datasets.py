@@ -16,9 +16,9 @@ through :func:`load_image_folder` and :func:`load_matrix`. ``docs/datasets.md`` 
 from __future__ import annotations
 
 import csv
-import zipfile
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 

@@ -19,7 +19,8 @@ fast set for a backend.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 
 class KernelSet(NamedTuple):

@@ -24,7 +24,8 @@ Under ``NUMBA_DISABLE_JIT=1`` the same code runs as plain Python (very slowly).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
