@@ -90,8 +90,9 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         return {"dtype": check_dtype(self.dtype)}
 
     def _train_config(
-        self, max_epochs: int, steps_per_epoch: int, eta_schedule, label: str, row_independent: bool = False
+        self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False
     ) -> TrainConfig:
+        steps_per_epoch = -(-n_samples // min(int(self.batch_size), n_samples))  # as the driver batches
         decoupled = self.l2_mode == "decoupled"
         optimizer = AdamWConfig(
             lr=float(self.lr),
@@ -205,8 +206,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             params = self._init_params(model, n_samples, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
             state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
-        steps = -(-n_samples // min(int(self.batch_size), n_samples))
-        config = self._train_config(int(self.max_epochs), steps, eta_schedule, "fit")
+        config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit")
         live = {}  # the driver puts its TrainState here as soon as it exists
         config.callback = self._checkpointing_callback(
             config.callback, live, model, params, X, observed, backend, eta_schedule
@@ -323,8 +323,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in source.row_blocks()]
         params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
-        steps = -(-X.shape[0] // min(int(self.batch_size), X.shape[0]))
-        config = self._train_config(int(self.max_epochs), steps, schedule, "transform", row_independent=True)
+        config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True)
         kernels = get_kernels(backend.name)
         train(self.model_, params, X, observed, config, backend, kernels, rng, trainable=(self.model_.sample_param,))
         return self._latents_of(params, self.final_eta_)

@@ -51,8 +51,7 @@ class StreamingMixin:
                 state.opt[k] = previous.opt[k]
             state.step, state.loss_curve = previous.step, list(previous.loss_curve)
         eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
-        steps = -(-n_new // min(int(self.batch_size), n_new))
-        config = self._train_config(1, steps, eta_schedule, "partial_fit")
+        config = self._train_config(1, n_new, eta_schedule, "partial_fit")
         config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
         config.n_iter_no_change = None
         state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
