@@ -204,6 +204,25 @@ def test_fast_kernels_match_reference(impl, s, h, w, b, r, dtype):
         np.testing.assert_array_equal(a, c)  # inputs untouched
 
 
+@pytest.mark.parametrize("need", [("F", "K"), ("F",), ("K",), ()])
+@pytest.mark.parametrize("s", STRIDES)
+@pytest.mark.parametrize("impl", ALL_CPU_IMPLS)
+def test_grads_equal_the_two_adjoints(impl, s, need):
+    """``grads`` (one phase-space gather in the xp path) = grad_factors and grad_kernels."""
+    k = get_deconv_kernels("numpy", impl)
+    F, K, G = _operands(3, 2, 9, 6, s, np.float32, seed=s)
+    dF, dK = k.grads(G, F, K, s, need=need)
+    if "F" in need:
+        np.testing.assert_allclose(dF, ref.grad_factors(G, K, F.shape[1:], s), **_tol(np.float32))
+    else:
+        assert dF is None
+    if "K" in need:
+        assert dK.flags.c_contiguous and dK.shape == K.shape
+        np.testing.assert_allclose(dK, ref.grad_kernels(G, F, s), **_tol(np.float32))
+    else:
+        assert dK is None
+
+
 @pytest.mark.parametrize(("h", "w"), IMAGE_SHAPES + ((1, 1), (2, 3)))
 @pytest.mark.parametrize("s", STRIDES)
 def test_reference_forward_matches_scipy_convolution(s, h, w):

@@ -23,13 +23,14 @@ def test_quick_rank_table_writes_json_and_markdown(reproduce, tmp_path):
     reproduce.main(["rank", "--quick", "--epochs", "2", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "rank.json").read_text())
     assert data["meta"]["quick"] is True
-    assert [row["label"] for row in data["rows"]] == ["WNMF r=20", "WNMF r=40", "WNMF r=60", "WNMF r=80"]
+    labels = [row["label"] for row in data["rows"]]
+    assert labels == [f"orl: WNMF r={r}" for r in (20, 40, 60, 80)] + [f"mfeat: WNMF r={r}" for r in (10, 20, 30, 40, 60)]
     for row in data["rows"]:
         assert len(row["result"]["mean"]) == 4
         assert all(0 <= v <= 100 for v in row["result"]["mean"])
         assert row["result"]["time_s"] > 0
     md = (tmp_path / "rank.md").read_text()
-    assert "| WNMF r=40 |" in md and "paper k=20" in md
+    assert "| orl: WNMF r=40 |" in md and "| mfeat: WNMF r=10 |" in md and "paper k=20" in md
 
 
 def test_paper_numbers_are_transcribed_with_four_columns(reproduce):

@@ -136,14 +136,14 @@ class DeconvModel:
         applies φη' in place, else the plain formula. G is read, not modified.
         """
         G3 = G.reshape(G.shape[0], *self.image_shape)
+        wanted = tuple(name for name, p in (("F", "W"), ("K", "H")) if p in need)
+        dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=wanted)
         grads = {}
-        if "W" in need:
-            dF = cache.ops.grad_factors(G3, cache.K, self.factor_shape, self.stride)
+        if dF is not None:
             # the fused φη' kernel needs C order; the overlap-add result normally has it
             dF = namespace_of(dF).ascontiguousarray(dF)
             grads["W"] = _chain(dF, cache.W, cache.eta, kernels)
-        if "H" in need:
-            dK = cache.ops.grad_kernels(G3, cache.F, self.stride)
+        if dK is not None:
             grads["H"] = _chain(dK, cache.H_rows, cache.eta, kernels)
         return grads
 

@@ -31,6 +31,7 @@ Implementations live in ``wnmf_np/kernels/deconv_*.py`` and share the signatures
     forward(F, K, out_shape, stride) -> Y            (b, h, w)
     grad_factors(G, K, in_shape, stride) -> dF       (r, hi, wi), summed over the batch
     grad_kernels(G, F, stride) -> dK                 (b, r, 2s, 2s)
+    grads(G, F, K, stride, need) -> (dF, dK)         both adjoints (optional, see DeconvKernels)
 
 where ``out_shape = (h, w)``, ``in_shape = (hi, wi)`` and ``G = dL/dY`` of shape
 ``(b, h, w)``. :func:`get_deconv_kernels` picks one by backend name.
@@ -256,12 +257,30 @@ def phase_map(n: int, s: int, offset: int) -> list[tuple[int, int, int, int]]:
 
 # ------------------------------------------------------------------------ dispatch
 class DeconvKernels(NamedTuple):
-    """The three deconvolution operations of one implementation."""
+    """The deconvolution operations of one implementation.
+
+    ``grads(G, F, K, stride, need=("F", "K")) -> (dF or None, dK or None)`` computes
+    both adjoints in one call; an implementation that can share work between them (the
+    xp one gathers ``G`` into phase space once) provides its own, the others get
+    :func:`_separate_grads`, which calls the two adjoints one after the other.
+    """
 
     name: str
     forward: Callable
     grad_factors: Callable
     grad_kernels: Callable
+    grads: Callable
+
+
+def _separate_grads(grad_factors: Callable, grad_kernels: Callable) -> Callable:
+    """``grads`` from the two single adjoints (no shared work)."""
+
+    def grads(G, F, K, stride, *, need=("F", "K")):
+        dF = grad_factors(G, K, tuple(F.shape[1:]), stride) if "F" in need else None
+        dK = grad_kernels(G, F, stride) if "K" in need else None
+        return dF, dK
+
+    return grads
 
 
 def get_deconv_kernels(backend_name: str, impl: str = "auto") -> DeconvKernels:
@@ -291,4 +310,5 @@ def get_deconv_kernels(backend_name: str, impl: str = "auto") -> DeconvKernels:
     if backend_name not in backends:
         raise ValueError(f"impl={name!r} works on backends {backends}, not {backend_name!r}.")
     module = importlib.import_module(module_name)
-    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels)
+    grads = getattr(module, "grads", None) or _separate_grads(module.grad_factors, module.grad_kernels)
+    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels, grads)

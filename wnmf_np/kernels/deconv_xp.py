@@ -135,7 +135,12 @@ def grad_factors(G, K, in_shape, stride, *, xp=None):
     G, K = xp.asarray(G), xp.asarray(K)
     g = check_deconv_operands(stride=stride, G=G, K=K, in_shape=in_shape)
     dtype = result_dtype(xp, G, K)
-    M = _kernel_matrix(K, g, xp, dtype).T @ _image_to_phase(G, g, xp, dtype)
+    return _grad_factors_phase(_image_to_phase(G, g, xp, dtype), K, g, xp, dtype)
+
+
+def _grad_factors_phase(Gph, K, g, xp, dtype):
+    """``dF`` (r, hi, wi) from the phase-space gradient ``Gph`` (b*s*s, (hi+1)(wi+1))."""
+    M = _kernel_matrix(K, g, xp, dtype).T @ Gph
     M = M.reshape(2, 2, g.r, g.hi + 1, g.wi + 1)
     # overlap-add of the four block shifts, on the small (r, hi, wi) array
     dF = M[0, 0, :, : g.hi, : g.wi] + M[0, 1, :, : g.hi, 1:]
@@ -166,7 +171,44 @@ def grad_kernels(G, F, stride, *, xp=None):
     G, F = xp.asarray(G), xp.asarray(F)
     g = check_deconv_operands(stride=stride, G=G, F=F)
     dtype = result_dtype(xp, G, F)
-    dKmat = _image_to_phase(G, g, xp, dtype) @ _shifted_factors(F, g, xp, dtype).T
+    return _grad_kernels_phase(_image_to_phase(G, g, xp, dtype), F, g, xp, dtype)
+
+
+def _grad_kernels_phase(Gph, F, g, xp, dtype):
+    """``dK`` (b, r, 2s, 2s) from the phase-space gradient ``Gph`` (b*s*s, (hi+1)(wi+1))."""
+    dKmat = Gph @ _shifted_factors(F, g, xp, dtype).T
     # rows (i, u', v'), columns (a, b, c) -> (i, c, a, u', b, v')
     dK = dKmat.reshape(g.b, g.s, g.s, 2, 2, g.r).transpose(0, 5, 3, 1, 4, 2)
     return xp.ascontiguousarray(dK).reshape(g.b, g.r, 2 * g.s, 2 * g.s)
+
+
+def grads(G, F, K, stride, *, need=("F", "K"), xp=None):
+    """Both adjoints of :func:`forward` from one gather of ``G`` into phase space.
+
+    Equals ``(grad_factors(G, K, F.shape[1:], stride), grad_kernels(G, F, stride))``
+    but moves the image-sized gradient into phase space once instead of twice.
+
+    Parameters
+    ----------
+    G : array of shape (b, h, w)
+        ``dL/dY``.
+    F : array of shape (r, hi, wi)
+    K : array of shape (b, r, 2s, 2s)
+    stride : int
+    need : collection of {"F", "K"}
+        Which gradients to compute; the other is returned as None.
+    xp : module, optional
+
+    Returns
+    -------
+    dF : array of shape (r, hi, wi) or None
+    dK : array of shape (b, r, 2s, 2s) or None
+    """
+    xp = namespace_of(G) if xp is None else xp
+    G, F, K = xp.asarray(G), xp.asarray(F), xp.asarray(K)
+    g = check_deconv_operands(stride=stride, G=G, F=F, K=K)
+    dtype = result_dtype(xp, G, F, K)
+    Gph = _image_to_phase(G, g, xp, dtype)
+    dF = _grad_factors_phase(Gph, K, g, xp, dtype) if "F" in need else None
+    dK = _grad_kernels_phase(Gph, F, g, xp, dtype) if "K" in need else None
+    return dF, dK
