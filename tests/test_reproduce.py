@@ -28,6 +28,8 @@ def test_quick_rank_table_writes_json_and_markdown(reproduce, tmp_path):
     for row in data["rows"]:
         assert len(row["result"]["mean"]) == 4
         assert all(0 <= v <= 100 for v in row["result"]["mean"])
+        # dividing by the larger entropy never scores above dividing by their mean
+        assert all(m <= a + 0.01 for m, a in zip(row["result"]["mean_max_normalised"], row["result"]["mean"]))
         assert row["result"]["time_s"] > 0
     md = (tmp_path / "rank.md").read_text()
     assert "| orl: WNMF r=40 |" in md and "| mfeat: WNMF r=10 |" in md and "paper k=20" in md
