@@ -207,11 +207,18 @@ def test_fast_kernels_match_reference(impl, s, h, w, b, r, dtype):
 @pytest.mark.parametrize("need", [("F", "K"), ("F",), ("K",), ()])
 @pytest.mark.parametrize("s", STRIDES)
 @pytest.mark.parametrize("impl", ALL_CPU_IMPLS)
-def test_grads_equal_the_two_adjoints(impl, s, need):
-    """``grads`` (one phase-space gather in the xp path) = grad_factors and grad_kernels."""
+def test_forward_keep_and_grads_equal_the_separate_operations(impl, s, need):
+    """``forward_keep`` = forward; ``grads`` (with or without the kept operands) = the two adjoints."""
     k = get_deconv_kernels("numpy", impl)
     F, K, G = _operands(3, 2, 9, 6, s, np.float32, seed=s)
-    dF, dK = k.grads(G, F, K, s, need=need)
+    Y, operands = k.forward_keep(F, K, (9, 6), s)
+    np.testing.assert_allclose(Y, ref.forward(F, K, (9, 6), s), **_tol(np.float32))
+    dF, dK = k.grads(G, F, K, s, need=need, operands=operands)
+    dF_fresh, dK_fresh = k.grads(G, F, K, s, need=need)  # without the kept operands
+    for kept, fresh in ((dF, dF_fresh), (dK, dK_fresh)):
+        assert (kept is None) == (fresh is None)
+        if kept is not None:
+            np.testing.assert_array_equal(kept, fresh)
     if "F" in need:
         np.testing.assert_allclose(dF, ref.grad_factors(G, K, F.shape[1:], s), **_tol(np.float32))
     else:
@@ -358,12 +365,16 @@ def test_xp_kernels_stay_in_the_input_namespace(xp, s):
     F, K, G = _operands(2, 3, 7, 5, s, np.float32, seed=21)
     hi, wi = F.shape[1:]
     dF, dK, dG = xp.asarray(F), xp.asarray(K), xp.asarray(G)
+    Y, operands = deconv_xp.forward_keep(dF, dK, (7, 5), s)
     got = (
         deconv_xp.forward(dF, dK, (7, 5), s),
         deconv_xp.grad_factors(dG, dK, (hi, wi), s),
         deconv_xp.grad_kernels(dG, dF, s),
+        Y,
+        *deconv_xp.grads(dG, dF, dK, s, operands=operands),
     )
     want = (ref.forward(F, K, (7, 5), s), ref.grad_factors(G, K, (hi, wi), s), ref.grad_kernels(G, F, s))
+    want = want + want
     for g_, w_ in zip(got, want):
         assert isinstance(g_, xp.ndarray) and g_.dtype == np.float32
         np.testing.assert_allclose(to_np(g_), w_, **_tol(np.float32))
@@ -382,8 +393,11 @@ def test_cupy_kernels_match_reference(s, h, w, dtype):
     F, K, G = _operands(2, 3, h, w, s, dtype, seed=s + h)
     hi, wi = F.shape[1:]
     dF, dK, dG = cp.asarray(F), cp.asarray(K), cp.asarray(G)
-    got = (k.forward(dF, dK, (h, w), s), k.grad_factors(dG, dK, (hi, wi), s), k.grad_kernels(dG, dF, s))
+    Y, operands = k.forward_keep(dF, dK, (h, w), s)
+    got = (k.forward(dF, dK, (h, w), s), k.grad_factors(dG, dK, (hi, wi), s), k.grad_kernels(dG, dF, s),
+           Y, *k.grads(dG, dF, dK, s, operands=operands))  # fmt: skip
     want = (ref.forward(F, K, (h, w), s), ref.grad_factors(G, K, (hi, wi), s), ref.grad_kernels(G, F, s))
+    want = want + want
     for g_, w_ in zip(got, want):
         assert isinstance(g_, cp.ndarray) and g_.dtype == dtype and g_.flags.c_contiguous
         np.testing.assert_allclose(cp.asnumpy(g_), w_, **_tol(dtype))

@@ -51,6 +51,7 @@ class DeconvCache(NamedTuple):
     K: object  # φη(H_b)
     ops: object  # the DeconvKernels used by forward
     eta: float
+    operands: object = None  # what ops.forward_keep kept for ops.grads (or None)
 
 
 class DeconvModel:
@@ -126,8 +127,8 @@ class DeconvModel:
         ops = self.ops_for(W)
         F = leaky_relu(W, eta)
         K = leaky_relu(H_rows, eta)
-        Y = ops.forward(F, K, self.image_shape, self.stride)
-        return Y.reshape(Y.shape[0], -1), DeconvCache(W, H_rows, F, K, ops, eta)
+        Y, operands = ops.forward_keep(F, K, self.image_shape, self.stride)
+        return Y.reshape(Y.shape[0], -1), DeconvCache(W, H_rows, F, K, ops, eta, operands)
 
     def backward(self, G, cache: DeconvCache, need=("W", "H"), kernels=None) -> dict:
         """Gradients w.r.t. W (full) and H_b (batch rows), given G = dL/dY of shape (b, h·w).
@@ -137,7 +138,7 @@ class DeconvModel:
         """
         G3 = G.reshape(G.shape[0], *self.image_shape)
         wanted = tuple(name for name, p in (("F", "W"), ("K", "H")) if p in need)
-        dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=wanted)
+        dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=wanted, operands=cache.operands)
         grads = {}
         if dF is not None:
             # the fused φη' kernel needs C order; the overlap-add result normally has it

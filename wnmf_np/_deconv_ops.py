@@ -31,7 +31,7 @@ Implementations live in ``wnmf_np/kernels/deconv_*.py`` and share the signatures
     forward(F, K, out_shape, stride) -> Y            (b, h, w)
     grad_factors(G, K, in_shape, stride) -> dF       (r, hi, wi), summed over the batch
     grad_kernels(G, F, stride) -> dK                 (b, r, 2s, 2s)
-    grads(G, F, K, stride, need) -> (dF, dK)         both adjoints (optional, see DeconvKernels)
+    forward_keep, grads                              optional, see DeconvKernels
 
 where ``out_shape = (h, w)``, ``in_shape = (hi, wi)`` and ``G = dL/dY`` of shape
 ``(b, h, w)``. :func:`get_deconv_kernels` picks one by backend name.
@@ -259,23 +259,39 @@ def phase_map(n: int, s: int, offset: int) -> list[tuple[int, int, int, int]]:
 class DeconvKernels(NamedTuple):
     """The deconvolution operations of one implementation.
 
-    ``grads(G, F, K, stride, need=("F", "K")) -> (dF or None, dK or None)`` computes
-    both adjoints in one call; an implementation that can share work between them (the
-    xp one gathers ``G`` into phase space once) provides its own, the others get
-    :func:`_separate_grads`, which calls the two adjoints one after the other.
+    Besides the three operations of the module docstring, a training step uses
+
+    * ``forward_keep(F, K, out_shape, stride) -> (Y, operands)``: ``forward`` plus
+      whatever the same step's backward can reuse (None when nothing);
+    * ``grads(G, F, K, stride, need=("F", "K"), operands=None) -> (dF, dK)``: both
+      adjoints in one call (None for the one not in ``need``).
+
+    An implementation that shares work (the xp one keeps its GEMM operands and gathers
+    ``G`` into phase space once) provides its own; the others get the plain compositions
+    of :func:`_plain_forward_keep` and :func:`_separate_grads`.
     """
 
     name: str
     forward: Callable
     grad_factors: Callable
     grad_kernels: Callable
+    forward_keep: Callable
     grads: Callable
 
 
-def _separate_grads(grad_factors: Callable, grad_kernels: Callable) -> Callable:
-    """``grads`` from the two single adjoints (no shared work)."""
+def _plain_forward_keep(forward: Callable) -> Callable:
+    """``forward_keep`` that keeps nothing."""
 
-    def grads(G, F, K, stride, *, need=("F", "K")):
+    def forward_keep(F, K, out_shape, stride):
+        return forward(F, K, out_shape, stride), None
+
+    return forward_keep
+
+
+def _separate_grads(grad_factors: Callable, grad_kernels: Callable) -> Callable:
+    """``grads`` from the two single adjoints (no shared work; ``operands`` is ignored)."""
+
+    def grads(G, F, K, stride, *, need=("F", "K"), operands=None):
         dF = grad_factors(G, K, tuple(F.shape[1:]), stride) if "F" in need else None
         dK = grad_kernels(G, F, stride) if "K" in need else None
         return dF, dK
@@ -310,5 +326,6 @@ def get_deconv_kernels(backend_name: str, impl: str = "auto") -> DeconvKernels:
     if backend_name not in backends:
         raise ValueError(f"impl={name!r} works on backends {backends}, not {backend_name!r}.")
     module = importlib.import_module(module_name)
+    forward_keep = getattr(module, "forward_keep", None) or _plain_forward_keep(module.forward)
     grads = getattr(module, "grads", None) or _separate_grads(module.grad_factors, module.grad_kernels)
-    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels, grads)
+    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels, forward_keep, grads)

@@ -1,6 +1,6 @@
 """CuPy deconvolution kernels: the array-generic path of :mod:`.deconv_xp` on the GPU.
 
-The work is one cuBLAS GEMM per call plus ``s * s + 4`` slice copies, so there is
+The work is one cuBLAS GEMM per call plus a few slice copies per phase, so there is
 nothing a hand-written CUDA kernel would clearly win on ORL-sized problems except the
 launch count of those copies; no ``RawKernel`` is added because it could not be tested
 on the machines this library is developed on (tests are marked ``gpu`` and skipped
@@ -70,3 +70,15 @@ def grad_kernels(G, F, stride):
     """
     cp = import_cupy()
     return deconv_xp.grad_kernels(cp.asarray(G), cp.asarray(F), stride, xp=cp)
+
+
+def forward_keep(F, K, out_shape, stride):
+    """:func:`forward` plus the GEMM operands for :func:`grads` (see ``deconv_xp.forward_keep``)."""
+    cp = import_cupy()
+    return deconv_xp.forward_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
+
+
+def grads(G, F, K, stride, *, need=("F", "K"), operands=None):
+    """Both adjoints from one gather of ``G`` into phase space (see ``deconv_xp.grads``)."""
+    cp = import_cupy()
+    return deconv_xp.grads(cp.asarray(G), cp.asarray(F), cp.asarray(K), stride, need=need, operands=operands, xp=cp)

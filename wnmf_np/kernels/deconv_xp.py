@@ -34,6 +34,8 @@ transpose flag (no copy). Layouts and the crop: see :mod:`wnmf_np._deconv_ops`.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from .._backend import namespace_of
 from .._deconv_ops import check_deconv_operands, output_crop, phase_map, result_dtype
 
@@ -41,10 +43,13 @@ from .._deconv_ops import check_deconv_operands, output_crop, phase_map, result_
 # ------------------------------------------------------------------- rearrangements
 def _shifted_factors(F, g, xp, dtype):
     """``Fshift[(a, b, c), (P, Q)] = F[c, P - a, Q - b]`` (zero outside): (4r, (hi+1)(wi+1))."""
-    out = xp.zeros((2, 2, g.r, g.hi + 1, g.wi + 1), dtype=dtype)
+    out = xp.empty((2, 2, g.r, g.hi + 1, g.wi + 1), dtype=dtype)
     for a in (0, 1):
         for b in (0, 1):
             out[a, b, :, a : a + g.hi, b : b + g.wi] = F
+            # each shifted copy leaves one block row and one block column uncovered
+            out[a, b, :, g.hi if a == 0 else 0, :] = 0
+            out[a, b, :, :, g.wi if b == 0 else 0] = 0
     return out.reshape(4 * g.r, (g.hi + 1) * (g.wi + 1))
 
 
@@ -72,15 +77,28 @@ def _phase_to_image(Z, g, xp, dtype):
 
 def _image_to_phase(G, g, xp, dtype):
     """Adjoint of :func:`_phase_to_image`: ``G`` (b, h, w) -> (b*s*s, (hi+1)(wi+1)), zero-padded."""
-    Z = xp.zeros((g.b, g.s, g.s, g.hi + 1, g.wi + 1), dtype=dtype)
+    Z = xp.empty((g.b, g.s, g.s, g.hi + 1, g.wi + 1), dtype=dtype)
     rows, cols = _phase_pairs(g)
     for u, y0, p0, n in rows:
         for v, x0, q0, m in cols:
-            Z[:, u, v, p0 : p0 + n, q0 : q0 + m] = G[:, y0 :: g.s, x0 :: g.s]
+            Zuv = Z[:, u, v]
+            Zuv[:, p0 : p0 + n, q0 : q0 + m] = G[:, y0 :: g.s, x0 :: g.s]
+            # zero what the crop cut: block rows/columns outside [p0, p0 + n) x [q0, q0 + m)
+            Zuv[:, :p0] = 0
+            Zuv[:, p0 + n :] = 0
+            Zuv[:, p0 : p0 + n, :q0] = 0
+            Zuv[:, p0 : p0 + n, q0 + m :] = 0
     return Z.reshape(g.b * g.s * g.s, (g.hi + 1) * (g.wi + 1))
 
 
 # ----------------------------------------------------------------------- operations
+class PhaseOperands(NamedTuple):
+    """The GEMM operands of :func:`forward`, kept for :func:`grads` of the same step."""
+
+    Kmat: Any  # (b*s*s, 4r)
+    Fshift: Any  # (4r, (hi+1)(wi+1))
+
+
 def forward(F, K, out_shape, stride, *, xp=None):
     """Transposed convolution of stride ``s``, cropped to the image shape.
 
@@ -103,12 +121,25 @@ def forward(F, K, out_shape, stride, *, xp=None):
         ``Y[i, y, x] = full[i, y + top, x + left]`` where, over all ``p, q, u, v``,
         ``full[i, s*p + u, s*q + v] += Σ_c F[c, p, q] K[i, c, u, v]``.
     """
+    return forward_keep(F, K, out_shape, stride, xp=xp)[0]
+
+
+def forward_keep(F, K, out_shape, stride, *, xp=None):
+    """:func:`forward` that also returns its GEMM operands, for :func:`grads` of ``(F, K)``.
+
+    Returns
+    -------
+    Y : array of shape (b, h, w)
+    operands : PhaseOperands
+        Valid for these ``F`` and ``K`` only (the caller must not change them in between).
+    """
     xp = namespace_of(F) if xp is None else xp
     F, K = xp.asarray(F), xp.asarray(K)
     g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
     dtype = result_dtype(xp, F, K)
-    Z = _kernel_matrix(K, g, xp, dtype) @ _shifted_factors(F, g, xp, dtype)
-    return _phase_to_image(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g, xp, dtype)
+    operands = PhaseOperands(_kernel_matrix(K, g, xp, dtype), _shifted_factors(F, g, xp, dtype))
+    Z = operands.Kmat @ operands.Fshift
+    return _phase_to_image(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g, xp, dtype), operands
 
 
 def grad_factors(G, K, in_shape, stride, *, xp=None):
@@ -135,12 +166,12 @@ def grad_factors(G, K, in_shape, stride, *, xp=None):
     G, K = xp.asarray(G), xp.asarray(K)
     g = check_deconv_operands(stride=stride, G=G, K=K, in_shape=in_shape)
     dtype = result_dtype(xp, G, K)
-    return _grad_factors_phase(_image_to_phase(G, g, xp, dtype), K, g, xp, dtype)
+    return _grad_factors_phase(_image_to_phase(G, g, xp, dtype), _kernel_matrix(K, g, xp, dtype), g)
 
 
-def _grad_factors_phase(Gph, K, g, xp, dtype):
+def _grad_factors_phase(Gph, Kmat, g):
     """``dF`` (r, hi, wi) from the phase-space gradient ``Gph`` (b*s*s, (hi+1)(wi+1))."""
-    M = _kernel_matrix(K, g, xp, dtype).T @ Gph
+    M = Kmat.T @ Gph
     M = M.reshape(2, 2, g.r, g.hi + 1, g.wi + 1)
     # overlap-add of the four block shifts, on the small (r, hi, wi) array
     dF = M[0, 0, :, : g.hi, : g.wi] + M[0, 1, :, : g.hi, 1:]
@@ -171,18 +202,18 @@ def grad_kernels(G, F, stride, *, xp=None):
     G, F = xp.asarray(G), xp.asarray(F)
     g = check_deconv_operands(stride=stride, G=G, F=F)
     dtype = result_dtype(xp, G, F)
-    return _grad_kernels_phase(_image_to_phase(G, g, xp, dtype), F, g, xp, dtype)
+    return _grad_kernels_phase(_image_to_phase(G, g, xp, dtype), _shifted_factors(F, g, xp, dtype), g, xp)
 
 
-def _grad_kernels_phase(Gph, F, g, xp, dtype):
+def _grad_kernels_phase(Gph, Fshift, g, xp):
     """``dK`` (b, r, 2s, 2s) from the phase-space gradient ``Gph`` (b*s*s, (hi+1)(wi+1))."""
-    dKmat = Gph @ _shifted_factors(F, g, xp, dtype).T
+    dKmat = Gph @ Fshift.T
     # rows (i, u', v'), columns (a, b, c) -> (i, c, a, u', b, v')
     dK = dKmat.reshape(g.b, g.s, g.s, 2, 2, g.r).transpose(0, 5, 3, 1, 4, 2)
     return xp.ascontiguousarray(dK).reshape(g.b, g.r, 2 * g.s, 2 * g.s)
 
 
-def grads(G, F, K, stride, *, need=("F", "K"), xp=None):
+def grads(G, F, K, stride, *, need=("F", "K"), operands=None, xp=None):
     """Both adjoints of :func:`forward` from one gather of ``G`` into phase space.
 
     Equals ``(grad_factors(G, K, F.shape[1:], stride), grad_kernels(G, F, stride))``
@@ -197,6 +228,8 @@ def grads(G, F, K, stride, *, need=("F", "K"), xp=None):
     stride : int
     need : collection of {"F", "K"}
         Which gradients to compute; the other is returned as None.
+    operands : PhaseOperands, optional
+        From :func:`forward_keep` of the same ``F`` and ``K``: skips rebuilding them.
     xp : module, optional
 
     Returns
@@ -208,7 +241,12 @@ def grads(G, F, K, stride, *, need=("F", "K"), xp=None):
     G, F, K = xp.asarray(G), xp.asarray(F), xp.asarray(K)
     g = check_deconv_operands(stride=stride, G=G, F=F, K=K)
     dtype = result_dtype(xp, G, F, K)
+    if operands is None:
+        operands = PhaseOperands(
+            _kernel_matrix(K, g, xp, dtype) if "F" in need else None,
+            _shifted_factors(F, g, xp, dtype) if "K" in need else None,
+        )
     Gph = _image_to_phase(G, g, xp, dtype)
-    dF = _grad_factors_phase(Gph, K, g, xp, dtype) if "F" in need else None
-    dK = _grad_kernels_phase(Gph, F, g, xp, dtype) if "K" in need else None
+    dF = _grad_factors_phase(Gph, operands.Kmat, g) if "F" in need else None
+    dK = _grad_kernels_phase(Gph, operands.Fshift, g, xp) if "K" in need else None
     return dF, dK
