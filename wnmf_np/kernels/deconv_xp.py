@@ -30,6 +30,10 @@ The adjoints run the same steps backwards: ``G`` is gathered into phase space
 
 All GEMM operands are C-contiguous or plain transposed views, which BLAS takes with a
 transpose flag (no copy). Layouts and the crop: see :mod:`wnmf_np._deconv_ops`.
+
+In a training step, :func:`forward_keep` hands ``Kmat`` and ``Fshift`` to :func:`grads`,
+which gathers ``G`` into phase space once for both adjoints: per step that is one
+``Kmat``, one ``Fshift`` and one gather instead of two of each.
 """
 
 from __future__ import annotations
