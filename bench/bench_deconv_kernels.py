@@ -1,7 +1,10 @@
 """Time the deconvolution kernels side by side at ORL size (paper section 3.3).
 
-For each stride, times ``forward``, ``grad_factors``, ``grad_kernels`` and the three in
-sequence (``step``, as in one training step) of each implementation: ``xp`` (one BLAS
+For each stride, times ``forward``, ``grad_factors``, ``grad_kernels``, the three in
+sequence (``step``), ``forward_keep`` + ``grads`` (``step_shared``, what a training step
+calls: the xp path reuses its GEMM operands and gathers G into phase space once) and, for
+xp, the three GEMMs alone on prebuilt operands (``gemms``: the floor of this formulation
+with this BLAS) of each implementation: ``xp`` (one BLAS
 GEMM + slicing), ``numba`` (explicit loops, the module's ``PARALLEL`` setting),
 ``numba-par``/``numba-serial`` (the other setting, compiled here) and, with
 ``--reference``, the slow reference. Calls are interleaved round-robin so that load
@@ -34,10 +37,16 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from wnmf_np._deconv_ops import CPU_DEFAULT_IMPL, check_deconv_operands, factor_shape
+from wnmf_np._deconv_ops import (
+    CPU_DEFAULT_IMPL,
+    _plain_forward_keep,
+    _separate_grads,
+    check_deconv_operands,
+    factor_shape,
+)
 from wnmf_np.kernels import deconv_numba, deconv_reference, deconv_xp
 
-OPS = ("forward", "grad_factors", "grad_kernels", "step")
+OPS = ("forward", "grad_factors", "grad_kernels", "step", "step_shared", "gemms")
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
 
@@ -87,6 +96,10 @@ def _implementations(with_reference: bool, xp_variants: bool = False) -> dict:
         impls["xp-ola"] = {**impls["xp"], "forward": _forward_overlap_add}
     if with_reference:
         impls["reference"] = {op: getattr(deconv_reference, op) for op in OPS[:3]}
+    for name, impl in impls.items():  # what DeconvModel calls in a training step
+        shared = name == "xp"
+        impl["forward_keep"] = deconv_xp.forward_keep if shared else _plain_forward_keep(impl["forward"])
+        impl["grads"] = deconv_xp.grads if shared else _separate_grads(impl["grad_factors"], impl["grad_kernels"])
     return impls
 
 
@@ -100,12 +113,29 @@ def _calls(impl: dict, F, K, G, s: int) -> dict:
         impl["grad_factors"](G, K, (hi, wi), s)
         impl["grad_kernels"](G, F, s)
 
-    return {
+    def step_shared():
+        _, operands = impl["forward_keep"](F, K, (h, w), s)
+        impl["grads"](G, F, K, s, operands=operands)
+
+    calls = {
         "forward": lambda: impl["forward"](F, K, (h, w), s),
         "grad_factors": lambda: impl["grad_factors"](G, K, (hi, wi), s),
         "grad_kernels": lambda: impl["grad_kernels"](G, F, s),
         "step": step,
+        "step_shared": step_shared,
     }
+    if impl["forward"] is deconv_xp.forward:  # the GEMMs of deconv_xp on prebuilt operands
+        g = check_deconv_operands(stride=s, F=F, K=K, G=G)
+        _, ops = deconv_xp.forward_keep(F, K, (h, w), s)
+        Gph = deconv_xp._image_to_phase(G, g, np, G.dtype)
+
+        def gemms():
+            ops.Kmat @ ops.Fshift
+            ops.Kmat.T @ Gph
+            Gph @ ops.Fshift.T
+
+        calls["gemms"] = gemms
+    return calls
 
 
 def _check_agree(calls: dict, ref: dict, rtol: float) -> None:
@@ -123,13 +153,13 @@ def _time_round_robin(calls_by_impl: dict, repeats: dict) -> dict:
     """(impl, op) -> list of seconds; one call of each (impl, op) per round."""
     samples = {(name, op): [] for name in calls_by_impl for op in OPS}
     for calls in calls_by_impl.values():  # warm-up: JIT compilation, BLAS buffers
-        for op in OPS:
+        for op in calls:
             calls[op]()
     for rnd in range(max(repeats.values())):
         for name, calls in calls_by_impl.items():
             if rnd >= repeats[name]:
                 continue
-            for op in OPS:
+            for op in calls:
                 t0 = time.perf_counter()
                 calls[op]()
                 samples[(name, op)].append(time.perf_counter() - t0)
@@ -196,6 +226,7 @@ def run(args) -> dict:
                     "n": len(samples[(name, op)]),
                 }
                 for name in impls
+                if samples[(name, op)]
             }
             rows.append({"stride": s, "op": op, "ms": ms})
     return {
