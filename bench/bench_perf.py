@@ -180,8 +180,10 @@ def sweep(args):
     WNMF(40, max_epochs=1).fit(X)
     rows = []
     for setting in args.set or ["eta=0.1"]:
-        key, value = setting.split("=", 1)
-        kw = {key: json.loads(value)}
+        kw = {}
+        for part in setting.split(";"):  # several parameters: "lr=5e-3;max_epochs=600"
+            key, value = part.split("=", 1)
+            kw[key.strip()] = json.loads(value)
         scores, times = [], []
         for seed in range(args.seeds):
             start = time.perf_counter()
@@ -200,7 +202,7 @@ def sweep(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("quality", "memory", "scaling", "sweep"))
-    parser.add_argument("--set", action="append", help="sweep: one parameter=value (JSON value) per run")
+    parser.add_argument("--set", action="append", help="sweep: one setting per --set, parameter=value (JSON value), several joined by ';'")
     parser.add_argument("--target", type=float, default=89.0)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--every", type=int, default=20, help="epochs between NMI checks")

@@ -331,3 +331,11 @@ def test_subprocess_empty_npy(tmp_path):
     path = make_bad(tmp_path, "empty_npy")
     res = _cli("fit", str(path), *FAST)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(("dataset", "rank"), [("mfeat", 40), ("digits", 10)])
+def test_builtin_default_rank(capsys, dataset, rank):
+    """Built-in ORL and mfeat use the rank of docs/results (40); other data the class count."""
+    status, out, err = run_main(["fit", "--dataset", dataset, "--max-epochs", "1", "-q"], capsys)
+    assert status == 0, err
+    assert f"(n_components={rank})" in out
