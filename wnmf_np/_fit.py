@@ -213,7 +213,8 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     Y = xp.ascontiguousarray(Y)
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
     if config.loss_reduction == "sum":
-        n_obs = Y.size if obs_b is None else int(obs_b.sum())
+        # a device scalar when masked: counting on the host would sync every step
+        n_obs = Y.size if obs_b is None else obs_b.sum(dtype=xp.float64)
         Y *= n_obs
         value = value * n_obs
     elif config.row_independent:
