@@ -213,8 +213,9 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     Y = xp.ascontiguousarray(Y)
     value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
     if config.loss_reduction == "sum":
-        # a device scalar when masked: counting on the host would sync every step
-        n_obs = Y.size if obs_b is None else obs_b.sum(dtype=xp.float64)
+        # a device scalar of Y's dtype when masked: counting on the host would sync every
+        # step on a GPU, and a float64 factor would make the in-place product a casting loop
+        n_obs = Y.size if obs_b is None else obs_b.sum().astype(Y.dtype)
         Y *= n_obs
         value = value * n_obs
     elif config.row_independent:
