@@ -230,32 +230,24 @@ def test_forward_keep_and_grads_equal_the_separate_operations(impl, s, need):
         assert dK is None
 
 
-def _numpy_with_nan_empty():
-    """NumPy's namespace, except that ``empty`` hands out NaN-filled memory."""
-    import types
-
-    ns = types.ModuleType("numpy")
-    ns.__getattr__ = lambda name: getattr(np, name)
-    ns.empty = lambda shape, dtype=float: np.full(shape, np.nan, dtype=dtype)
-    return ns
-
-
 @pytest.mark.parametrize(("h", "w"), ((1, 1), (2, 3), (3, 2), (5, 7), (9, 6)))
 @pytest.mark.parametrize("s", STRIDES)
-def test_xp_zeroes_every_entry_its_copies_leave_uncovered(s, h, w):
+def test_xp_zeroes_every_entry_its_copies_leave_uncovered(monkeypatch, s, h, w):
     """deconv_xp fills fresh (``empty``) buffers by slice copies and zeroes only the rest;
     with NaN-filled memory any entry left unwritten would show in every result."""
     from wnmf_np.kernels import deconv_xp
 
-    nan_np = _numpy_with_nan_empty()
     F, K, G = _operands(2, 3, h, w, s, np.float64, seed=7 * s + h)
-    Y, operands = deconv_xp.forward_keep(F, K, (h, w), s, xp=nan_np)
-    dF, dK = deconv_xp.grads(G, F, K, s, operands=operands, xp=nan_np)
+    numpy_empty = np.empty
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float, **kw: np.full(shape, np.nan, dtype=dtype))
+    Y, operands = deconv_xp.forward_keep(F, K, (h, w), s)
+    dF, dK = deconv_xp.grads(G, F, K, s, operands=operands)
     np.testing.assert_allclose(Y, ref.forward(F, K, (h, w), s), **_tol(np.float64))
     np.testing.assert_allclose(dF, ref.grad_factors(G, K, F.shape[1:], s), **_tol(np.float64))
     np.testing.assert_allclose(dK, ref.grad_kernels(G, F, s), **_tol(np.float64))
-    np.testing.assert_allclose(deconv_xp.grad_factors(G, K, F.shape[1:], s, xp=nan_np), dF, **_tol(np.float64))
-    np.testing.assert_allclose(deconv_xp.grad_kernels(G, F, s, xp=nan_np), dK, **_tol(np.float64))
+    np.testing.assert_allclose(deconv_xp.grad_factors(G, K, F.shape[1:], s), dF, **_tol(np.float64))
+    np.testing.assert_allclose(deconv_xp.grad_kernels(G, F, s), dK, **_tol(np.float64))
+    assert np.isnan(np.empty(3)).all() and numpy_empty is not np.empty  # the patch was in force
 
 
 @pytest.mark.parametrize(("h", "w"), IMAGE_SHAPES + ((1, 1), (2, 3)))

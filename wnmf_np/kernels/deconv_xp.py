@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._backend import namespace_of
 from .._deconv_ops import check_deconv_operands, output_crop, phase_map, result_dtype
 
@@ -49,7 +51,7 @@ def _uninitialised(xp, shape, dtype):
     """``(array, zero_borders)``: ``empty`` on the CPU, where zeroing only what the copies
     leave uncovered saves a pass over memory; ``zeros`` elsewhere (one memset on a GPU is
     cheaper than the extra kernel launches of the border fills)."""
-    if getattr(xp, "__name__", "") == "numpy":
+    if xp is np:
         return xp.empty(shape, dtype=dtype), True
     return xp.zeros(shape, dtype=dtype), False
 
