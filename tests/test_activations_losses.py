@@ -119,6 +119,32 @@ def test_kl_continuation_below_eps_pushes_up_and_is_continuous(rng):
     assert abs(ys[int(np.argmin(vals)), 0]) < 2e-3
 
 
+@pytest.mark.parametrize("name", ["l1", "l2", "huber"])
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_loss_kernel_n_entries_averages_over_the_true_entries(rng, xp, name, impl):
+    """Zero padding (X = Y = 0) with ``n_entries`` = the unpadded count gives the unpadded
+    loss and gradient (the padded training layout of the deconvolutional model); with a
+    mask ``n_entries`` is ignored (the mask's count is exact)."""
+    X, Y, _ = _loss_data(rng, name, shape=(6, 11))
+    kernels = get_kernels("numpy" if xp is np else "cupy", impl)
+
+    def padded(A):
+        return np.concatenate([A, np.zeros((6, 4))], axis=1)
+
+    want_grad = xp.asarray(Y.copy())
+    want = kernels.loss_grad_(name, xp.asarray(X), want_grad, None, PARAMS[name])
+    got_grad = xp.asarray(padded(Y))
+    got = kernels.loss_grad_(name, xp.asarray(padded(X)), got_grad, None, PARAMS[name], X.size)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
+    np.testing.assert_allclose(to_np(got_grad)[:, :11], to_np(want_grad), rtol=1e-12)
+    assert not to_np(got_grad)[:, 11:].any()
+    observed = xp.asarray(padded(np.ones_like(X)) > 0)
+    masked_grad = xp.asarray(padded(Y))
+    masked = kernels.loss_grad_(name, xp.asarray(padded(X)), masked_grad, observed, PARAMS[name], 1)
+    assert float(masked) == pytest.approx(float(want), rel=1e-12)  # the mean over the mask, not over 1
+    np.testing.assert_allclose(to_np(masked_grad), to_np(got_grad), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

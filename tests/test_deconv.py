@@ -111,6 +111,56 @@ def test_fit_learns_data_made_by_the_model(rng, image_shape, stride):
     assert np.linalg.norm(X_hat - X_new) / np.linalg.norm(X_new) < 0.1
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"loss_reduction": "sum", "l2_mode": "penalty", "stride": 3},
+        {"loss": "huber", "h_update": "dense"},
+        {"loss": "kl", "init": "random_nonneg"},  # with a mask: its padding is unobserved
+        {"loss": "l2", "stride": 1},
+    ],
+    ids=["l1-mean", "sum-penalty-s3", "huber-dense", "kl-masked", "l2-s1"],
+)
+def test_training_in_the_phase_layout_equals_training_on_images(rng, monkeypatch, kw):
+    """The default (xp) kernels train on data kept in their phase layout; the fitted
+    factors, loss curve and transformed latents equal those of training on the images."""
+    import wnmf_np._deconv as deconv
+
+    kw = dict(kw)
+    stride = kw.pop("stride", 2)
+    X = rng.uniform(size=(30, 9 * 7))
+    mask = rng.uniform(size=X.shape) > 0.2 if kw.get("loss") == "kl" else None
+    steps = []
+    phase_forward = deconv.PhaseLayoutStep.forward
+    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a: steps.append(1) or phase_forward(*a))
+
+    def fit_and_transform():
+        model = DeconvWNMF(3, stride=stride, image_shape=(9, 7), **FAST, dtype="float64", **kw).fit(X, mask=mask)
+        return model, model.transform(X[:5], mask=None if mask is None else mask[:5])
+
+    phase, Z_phase = fit_and_transform()
+    assert len(steps) == 3 * 2 + 3 * 1  # 2 steps in each fit epoch, 1 in each transform epoch
+    monkeypatch.setattr(DeconvModel, "training_layout", lambda self, *a: None)
+    image, Z_image = fit_and_transform()
+    assert len(steps) == 9  # no phase-layout step this time
+    for name in ("W", "H"):
+        np.testing.assert_allclose(phase.params_[name], image.params_[name], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(phase.loss_curve_, image.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(Z_phase, Z_image, rtol=1e-10, atol=1e-12)
+
+
+def test_unmasked_kl_trains_on_the_images():
+    """KL's f(0, 0) = ε/2 is not zero, so unpadded data are needed without a mask."""
+    model = DeconvModel(2, (5, 4), 2)
+    X = np.ones((3, 20))
+    assert model.training_layout(X, None, "kl") is None
+    layout = model.training_layout(X, np.ones_like(X, dtype=bool), "kl")
+    assert layout.X.shape == layout.observed.shape == (3, 2 * 2 * 4 * 3) and layout.entries_per_row == 20
+    assert layout.observed.sum() == X.size
+    assert DeconvModel(2, (5, 4), 2, impl="numba").training_layout(X, None, "l1") is None
+
+
 @pytest.mark.parametrize("stride", [1, 2, 4])
 def test_latent_shapes_raw_and_sum(rng, stride):
     X = rng.uniform(size=(20, 9 * 7))

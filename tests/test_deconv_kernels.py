@@ -250,6 +250,55 @@ def test_xp_zeroes_every_entry_its_copies_leave_uncovered(monkeypatch, s, h, w):
     assert np.isnan(np.empty(3)).all() and numpy_empty is not np.empty  # the patch was in force
 
 
+@pytest.mark.parametrize(("h", "w"), IMAGE_SHAPES + ((1, 1), (2, 3), (3, 2)))
+@pytest.mark.parametrize("s", STRIDES)
+def test_phase_layout_step_equals_the_image_step(monkeypatch, s, h, w):
+    """Training in the phase layout: ``to_phase`` places each pixel once and zeroes the
+    rest, ``forward_phase_keep`` is ``to_phase(forward)`` and ``grads_phase`` gives the
+    image adjoints whatever its input holds at the cut entries (NaN here), which it
+    zeroes in place. Fresh buffers are NaN-filled (True for masks), so an entry left
+    unwritten shows."""
+    k = get_deconv_kernels("numpy", "xp")
+    from wnmf_np.kernels import deconv_xp
+
+    F, K, G = _operands(3, 2, h, w, s, np.float64, seed=11 * s + w)
+    hi, wi = F.shape[1:]
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float, **kw: np.full(shape, np.nan, dtype=dtype))
+    kept = k.to_phase(np.ones((3, h * w), dtype=bool), (h, w), s)
+    assert kept.dtype == bool and kept.shape == (3, s * s * (hi + 1) * (wi + 1))
+    assert kept.sum() == 3 * h * w  # every pixel once, everything else False
+    Gph = k.to_phase(G.reshape(3, h * w), (h, w), s)
+    assert Gph.flags.c_contiguous and not Gph[~kept].any()
+    np.testing.assert_array_equal(deconv_xp.from_phase(Gph, (h, w), s), G)  # a permutation plus padding
+    Z, operands = k.forward_phase_keep(F, K, (h, w), s)
+    assert Z.shape == Gph.shape and Z.flags.c_contiguous and not Z[~kept].any()
+    np.testing.assert_allclose(Z[kept], k.to_phase(ref.forward(F, K, (h, w), s), (h, w), s)[kept], **_tol(np.float64))
+    for need in (("F", "K"), ("F",), ("K",)):
+        for ops in (operands, None):
+            garbage = Gph.copy()
+            garbage[~kept] = np.nan
+            dF, dK = k.grads_phase(garbage, F, K, (h, w), s, need=need, operands=ops)
+            assert not garbage[~kept].any()  # zeroed in place, as documented
+            if "F" in need:
+                np.testing.assert_allclose(dF, ref.grad_factors(G, K, (hi, wi), s), **_tol(np.float64))
+            if "K" in need:
+                assert dK.flags.c_contiguous
+                np.testing.assert_allclose(dK, ref.grad_kernels(G, F, s), **_tol(np.float64))
+            assert (dF is None) == ("F" not in need) and (dK is None) == ("K" not in need)
+
+
+def test_phase_layout_ops_where_implemented_and_checked():
+    """xp (and CuPy, which delegates to it) train in the phase layout; the others do not."""
+    assert get_deconv_kernels("numpy", "xp").forward_phase_keep is not None
+    for impl in ("reference", "numba"):
+        k = get_deconv_kernels("numpy", impl)
+        assert k.to_phase is k.forward_phase_keep is k.grads_phase is None
+    k = get_deconv_kernels("numpy", "xp")
+    F, K, _ = _operands(2, 3, 7, 5, 2)
+    with pytest.raises(ValueError, match="Gph must have shape"):
+        k.grads_phase(np.zeros((2, 7 * 5)), F, K, (7, 5), 2)
+
+
 @pytest.mark.parametrize(("h", "w"), IMAGE_SHAPES + ((1, 1), (2, 3)))
 @pytest.mark.parametrize("s", STRIDES)
 def test_reference_forward_matches_scipy_convolution(s, h, w):
@@ -392,9 +441,11 @@ def test_xp_kernels_stay_in_the_input_namespace(xp, s):
         deconv_xp.grad_kernels(dG, dF, s),
         Y,
         *deconv_xp.grads(dG, dF, dK, s, operands=operands),
+        deconv_xp.from_phase(deconv_xp.forward_phase_keep(dF, dK, (7, 5), s)[0], (7, 5), s),
+        *deconv_xp.grads_phase(deconv_xp.to_phase(dG, (7, 5), s), dF, dK, (7, 5), s),
     )
     want = (ref.forward(F, K, (7, 5), s), ref.grad_factors(G, K, (hi, wi), s), ref.grad_kernels(G, F, s))
-    want = want + want
+    want = want + want + want
     for g_, w_ in zip(got, want):
         assert isinstance(g_, xp.ndarray) and g_.dtype == np.float32
         np.testing.assert_allclose(to_np(g_), w_, **_tol(np.float32))
@@ -414,10 +465,13 @@ def test_cupy_kernels_match_reference(s, h, w, dtype):
     hi, wi = F.shape[1:]
     dF, dK, dG = cp.asarray(F), cp.asarray(K), cp.asarray(G)
     Y, operands = k.forward_keep(dF, dK, (h, w), s)
+    Z, phase_operands = k.forward_phase_keep(dF, dK, (h, w), s)
+    Gph = k.to_phase(dG.reshape(dG.shape[0], -1), (h, w), s)
     got = (k.forward(dF, dK, (h, w), s), k.grad_factors(dG, dK, (hi, wi), s), k.grad_kernels(dG, dF, s),
-           Y, *k.grads(dG, dF, dK, s, operands=operands))  # fmt: skip
+           Y, *k.grads(dG, dF, dK, s, operands=operands),
+           Z, *k.grads_phase(Gph, dF, dK, (h, w), s, operands=phase_operands))  # fmt: skip
     want = (ref.forward(F, K, (h, w), s), ref.grad_factors(G, K, (hi, wi), s), ref.grad_kernels(G, F, s))
-    want = want + want
+    want = want + want + (k.to_phase(cp.asarray(want[0]), (h, w), s).get(),) + want[1:]
     for g_, w_ in zip(got, want):
         assert isinstance(g_, cp.ndarray) and g_.dtype == dtype and g_.flags.c_contiguous
         np.testing.assert_allclose(cp.asnumpy(g_), w_, **_tol(dtype))

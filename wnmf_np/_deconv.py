@@ -37,6 +37,7 @@ from typing import NamedTuple
 from ._activations import leaky_relu
 from ._backend import is_cupy_array, namespace_of
 from ._deconv_ops import factor_shape, get_deconv_kernels
+from ._fit import TrainingLayout
 from ._shallow import _chain
 
 LATENTS = ("sum", "raw")
@@ -137,16 +138,26 @@ class DeconvModel:
         applies φη' in place, else the plain formula. G is read, not modified.
         """
         G3 = G.reshape(G.shape[0], *self.image_shape)
-        wanted = tuple(name for name, p in (("F", "W"), ("K", "H")) if p in need)
-        dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=wanted, operands=cache.operands)
-        grads = {}
-        if dF is not None:
-            # the fused φη' kernel needs C order; the overlap-add result normally has it
-            dF = namespace_of(dF).ascontiguousarray(dF)
-            grads["W"] = _chain(dF, cache.W, cache.eta, kernels)
-        if dK is not None:
-            grads["H"] = _chain(dK, cache.H_rows, cache.eta, kernels)
-        return grads
+        dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=_wanted(need), operands=cache.operands)
+        return _param_grads(dF, dK, cache, kernels)
+
+    def training_layout(self, X, observed, loss: str):
+        """The training data in the kernels' phase layout, when they have one (see
+        :class:`wnmf_np._fit.TrainingLayout`); None otherwise.
+
+        The padding is zero in both the data and the reconstruction, so it adds nothing
+        to the L1, L2 and Huber losses; with a mask it is unobserved. Unmasked KL (whose
+        f(0, 0) is not zero) trains on the images as they are. Costs one copy of X in
+        the padded layout (``s²(hi+1)(wi+1)`` entries per image instead of ``h·w``).
+        """
+        ops = self.ops_for(X)
+        if ops.forward_phase_keep is None or (loss == "kl" and observed is None):
+            return None
+        def to_phase(A):
+            return None if A is None else ops.to_phase(A, self.image_shape, self.stride)
+
+        h, w = self.image_shape
+        return TrainingLayout(PhaseLayoutStep(self, ops), to_phase(X), to_phase(observed), h * w)
 
     def reconstruct(self, params: dict, H_rows, eta: float):
         """φη(W) *ᵀ_s φη(H_rows), flattened: shape (b, h·w)."""
@@ -165,3 +176,52 @@ class DeconvModel:
         if latent == "raw":
             return K.reshape(K.shape[0], -1)
         return K.sum(axis=(2, 3))
+
+
+class PhaseLayoutStep:
+    """:class:`DeconvModel`'s training step on data in the kernels' phase layout.
+
+    ``forward`` returns the reconstruction as ``ops.forward_phase_keep`` lays it out,
+    (b, s²(hi+1)(wi+1)) with zeros where the crop cuts, and ``backward`` takes
+    ``G = dL/dY`` in that layout (its cut entries are zeroed in place). Used by the
+    training driver only (see :meth:`DeconvModel.training_layout`).
+    """
+
+    sample_param = "H"
+
+    def __init__(self, model: DeconvModel, ops):
+        self.model = model
+        self.ops = ops
+
+    def forward(self, params: dict, H_rows, eta: float):
+        """Y (b, s²(hi+1)(wi+1)) and the cache, as :meth:`DeconvModel.forward`."""
+        W = params["W"]
+        F = leaky_relu(W, eta)
+        K = leaky_relu(H_rows, eta)
+        Y, operands = self.ops.forward_phase_keep(F, K, self.model.image_shape, self.model.stride)
+        return Y, DeconvCache(W, H_rows, F, K, self.ops, eta, operands)
+
+    def backward(self, G, cache: DeconvCache, need=("W", "H"), kernels=None) -> dict:
+        """Gradients w.r.t. W and H_b from G (b, s²(hi+1)(wi+1)), as :meth:`DeconvModel.backward`."""
+        m = self.model
+        dF, dK = cache.ops.grads_phase(
+            G, cache.F, cache.K, m.image_shape, m.stride, need=_wanted(need), operands=cache.operands
+        )
+        return _param_grads(dF, dK, cache, kernels)
+
+
+def _wanted(need) -> tuple:
+    """The kernels' names ("F", "K") of the wanted parameters ("W", "H")."""
+    return tuple(name for name, p in (("F", "W"), ("K", "H")) if p in need)
+
+
+def _param_grads(dF, dK, cache: DeconvCache, kernels) -> dict:
+    """dL/dW and dL/dH_b from dL/dF and dL/dK (None when not wanted): the chain through φη."""
+    grads = {}
+    if dF is not None:
+        # the fused φη' kernel needs C order; the overlap-add result normally has it
+        dF = namespace_of(dF).ascontiguousarray(dF)
+        grads["W"] = _chain(dF, cache.W, cache.eta, kernels)
+    if dK is not None:
+        grads["H"] = _chain(dK, cache.H_rows, cache.eta, kernels)
+    return grads

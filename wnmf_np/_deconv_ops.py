@@ -32,6 +32,7 @@ Implementations live in ``wnmf_np/kernels/deconv_*.py`` and share the signatures
     grad_factors(G, K, in_shape, stride) -> dF       (r, hi, wi), summed over the batch
     grad_kernels(G, F, stride) -> dK                 (b, r, 2s, 2s)
     forward_keep, grads                              optional, see DeconvKernels
+    to_phase, forward_phase_keep, grads_phase        optional, see DeconvKernels
 
 where ``out_shape = (h, w)``, ``in_shape = (hi, wi)`` and ``G = dL/dY`` of shape
 ``(b, h, w)``. :func:`get_deconv_kernels` picks one by backend name.
@@ -269,6 +270,16 @@ class DeconvKernels(NamedTuple):
     An implementation that shares work (the xp one keeps its GEMM operands and gathers
     ``G`` into phase space once) provides its own; the others get the plain compositions
     of :func:`_plain_forward_keep` and :func:`_separate_grads`.
+
+    An implementation that can train on data kept in its phase layout (the xp one and
+    CuPy) also provides, else they are None (see ``wnmf_np/kernels/deconv_xp.py``):
+
+    * ``to_phase(images, out_shape, stride) -> Z``: rows of images (n, h*w) in the phase
+      layout (n, s*s*(hi+1)*(wi+1)), zero where the crop cuts;
+    * ``forward_phase_keep(F, K, out_shape, stride) -> (Z, operands)``: ``forward_keep``
+      with ``Z`` (b, s*s*(hi+1)*(wi+1)) in that layout;
+    * ``grads_phase(Gph, F, K, out_shape, stride, need, operands) -> (dF, dK)``: ``grads``
+      for a gradient in that layout (its cut entries are zeroed in place).
     """
 
     name: str
@@ -277,6 +288,9 @@ class DeconvKernels(NamedTuple):
     grad_kernels: Callable
     forward_keep: Callable
     grads: Callable
+    to_phase: Callable | None = None
+    forward_phase_keep: Callable | None = None
+    grads_phase: Callable | None = None
 
 
 def _plain_forward_keep(forward: Callable) -> Callable:
@@ -328,4 +342,5 @@ def get_deconv_kernels(backend_name: str, impl: str = "auto") -> DeconvKernels:
     module = importlib.import_module(module_name)
     forward_keep = getattr(module, "forward_keep", None) or _plain_forward_keep(module.forward)
     grads = getattr(module, "grads", None) or _separate_grads(module.grad_factors, module.grad_kernels)
-    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels, forward_keep, grads)
+    phase = tuple(getattr(module, op, None) for op in ("to_phase", "forward_phase_keep", "grads_phase"))
+    return DeconvKernels(name, module.forward, module.grad_factors, module.grad_kernels, forward_keep, grads, *phase)

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -91,6 +91,21 @@ class TrainConfig:
     label: str = "fit"
 
 
+class TrainingLayout(NamedTuple):
+    """The data in the layout a model trains in, and the model's step in that layout.
+
+    A model may offer ``training_layout(X, observed, loss_name)`` returning one of these
+    (or None to train on X as it is). The deconvolutional model keeps its data in the
+    GEMM's phase layout, padded with entries where the data and the reconstruction are
+    both zero (unobserved in a mask), so a step needs no image <-> phase copies.
+    """
+
+    model: Any  # forward/backward with Y and G in the layout's shape
+    X: Any  # (n_samples, n_padded)
+    observed: Any  # bool like X, or None
+    entries_per_row: int  # the true entries of one sample: the loss mean's denominator per row
+
+
 @dataclass
 class TrainState:
     """Mutable training state: optimizer states, counters and history (resumable)."""
@@ -153,6 +168,10 @@ def train(
     """
     xp = backend.xp
     sample = model.sample_param
+    entries_per_row = None
+    layout = _training_layout(model, X, observed, config)
+    if layout is not None:
+        model, X, observed, entries_per_row = layout
     source = X if isinstance(X, (InMemoryData, OutOfCoreData)) else InMemoryData(X, observed)
     if state is None:
         state = init_train_state(params, trainable, sample, config.h_update)
@@ -177,7 +196,8 @@ def train(
             else:
                 X_b, obs_b = source.take(rows)
             lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
-            value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp)
+            value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
+                          entries_per_row)  # fmt: skip
             epoch_total = epoch_total + value
             state.step += 1
         epoch_loss = float(epoch_total) / steps_per_epoch  # the one host sync per epoch
@@ -204,18 +224,28 @@ def train(
     return state
 
 
-def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp):
+def _training_layout(model, X, observed, config) -> TrainingLayout | None:
+    """The model's own training layout of in-memory data, if it has one."""
+    offer = getattr(model, "training_layout", None)
+    if offer is None or isinstance(X, (InMemoryData, OutOfCoreData)):
+        return None
+    return offer(X, observed, config.loss.name)
+
+
+def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp, entries_per_row=None):
     """One mini-batch step on the data rows ``X_b`` (mask ``obs_b``) of samples ``rows``;
-    returns the batch loss (device scalar or float)."""
+    returns the batch loss (device scalar or float). ``entries_per_row``: the true entries
+    of a row of a padded training layout (None: all of them)."""
     sample = model.sample_param
     H_rows = params[sample][rows]
     Y, cache = model.forward(params, H_rows, eta)
     Y = xp.ascontiguousarray(Y)
-    value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param)
+    n_entries = None if entries_per_row is None else Y.shape[0] * entries_per_row
+    value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param, n_entries)
     if config.loss_reduction == "sum":
         # a device scalar of Y's dtype when masked: counting on the host would sync every
         # step on a GPU, and a float64 factor would make the in-place product a casting loop
-        n_obs = Y.size if obs_b is None else obs_b.sum().astype(Y.dtype)
+        n_obs = (Y.size if n_entries is None else n_entries) if obs_b is None else obs_b.sum().astype(Y.dtype)
         Y *= n_obs
         value = value * n_obs
     elif config.row_independent:

@@ -234,14 +234,16 @@ _LOSS_LOOPS = {"l1": _l1_loop, "l2": _l2_loop, "huber": _huber_loop, "kl": _kl_l
 _DUMMY_MASK = np.ones(1, dtype=np.bool_)
 
 
-def loss_grad_(name, X, Y, observed, param):
+def loss_grad_(name, X, Y, observed, param, n_entries=None):
     """Fused loss value and gradient; ``Y`` (C-contiguous) is overwritten with dL/dY.
 
-    Returns the loss value as a Python float (the NumPy backend has nothing to sync).
+    ``n_entries``: the mean's denominator for an unmasked batch (default ``Y.size``), see
+    :mod:`wnmf_np.kernels`. Returns the loss value as a Python float (the NumPy backend
+    has nothing to sync).
     """
     x, y = _flat(X, "X"), _flat(Y, "Y")
     if observed is None:
-        w, use_w, n_obs = _DUMMY_MASK, False, x.size
+        w, use_w, n_obs = _DUMMY_MASK, False, x.size if n_entries is None else int(n_entries)
     else:
         w, use_w, n_obs = _flat(observed, "observed"), True, int(np.count_nonzero(observed))
     inv_n = 1.0 / max(n_obs, 1)  # a batch with nothing observed contributes nothing

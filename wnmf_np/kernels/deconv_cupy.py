@@ -82,3 +82,23 @@ def grads(G, F, K, stride, *, need=("F", "K"), operands=None):
     """Both adjoints from one gather of ``G`` into phase space (see ``deconv_xp.grads``)."""
     cp = import_cupy()
     return deconv_xp.grads(cp.asarray(G), cp.asarray(F), cp.asarray(K), stride, need=need, operands=operands, xp=cp)
+
+
+def to_phase(images, out_shape, stride):
+    """Rows of images in the phase layout (see ``deconv_xp.to_phase``)."""
+    cp = import_cupy()
+    return deconv_xp.to_phase(cp.asarray(images), out_shape, stride, xp=cp)
+
+
+def forward_phase_keep(F, K, out_shape, stride):
+    """:func:`forward_keep` in the phase layout (see ``deconv_xp.forward_phase_keep``)."""
+    cp = import_cupy()
+    return deconv_xp.forward_phase_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
+
+
+def grads_phase(Gph, F, K, out_shape, stride, *, need=("F", "K"), operands=None):
+    """:func:`grads` for a phase-layout gradient (see ``deconv_xp.grads_phase``)."""
+    cp = import_cupy()
+    return deconv_xp.grads_phase(
+        cp.asarray(Gph), cp.asarray(F), cp.asarray(K), out_shape, stride, need=need, operands=operands, xp=cp
+    )

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._backend import namespace_of
-from .._deconv_ops import check_deconv_operands, output_crop, phase_map, result_dtype
+from .._deconv_ops import check_deconv_operands, factor_shape, output_crop, phase_map, result_dtype
 
 
 # ------------------------------------------------------------------- rearrangements
@@ -96,14 +96,23 @@ def _image_to_phase(G, g, xp, dtype):
     rows, cols = _phase_pairs(g)
     for u, y0, p0, n in rows:
         for v, x0, q0, m in cols:
-            Zuv = Z[:, u, v]
-            Zuv[:, p0 : p0 + n, q0 : q0 + m] = G[:, y0 :: g.s, x0 :: g.s]
-            if zero_borders:  # what the crop cut: outside [p0, p0 + n) x [q0, q0 + m)
-                Zuv[:, :p0] = 0
-                Zuv[:, p0 + n :] = 0
-                Zuv[:, p0 : p0 + n, :q0] = 0
-                Zuv[:, p0 : p0 + n, q0 + m :] = 0
+            Z[:, u, v, p0 : p0 + n, q0 : q0 + m] = G[:, y0 :: g.s, x0 :: g.s]
+    if zero_borders:
+        _zero_cut(Z, g)
     return Z.reshape(g.b * g.s * g.s, (g.hi + 1) * (g.wi + 1))
+
+
+def _zero_cut(Z, g):
+    """Zero, in place, the entries of phase-space ``Z`` (b, s, s, hi+1, wi+1) that the crop
+    cuts: for phase ``(u, v)`` everything outside ``[p0, p0 + n) x [q0, q0 + m)``."""
+    rows, cols = _phase_pairs(g)
+    for u, _, p0, n in rows:
+        for v, _, q0, m in cols:
+            Zuv = Z[:, u, v]
+            Zuv[:, :p0] = 0
+            Zuv[:, p0 + n :] = 0
+            Zuv[:, p0 : p0 + n, :q0] = 0
+            Zuv[:, p0 : p0 + n, q0 + m :] = 0
 
 
 # ----------------------------------------------------------------------- operations
@@ -262,6 +271,108 @@ def grads(G, F, K, stride, *, need=("F", "K"), operands=None, xp=None):
             _shifted_factors(F, g, xp, dtype) if "K" in need else None,
         )
     Gph = _image_to_phase(G, g, xp, dtype)
+    dF = _grad_factors_phase(Gph, operands.Kmat, g) if "F" in need else None
+    dK = _grad_kernels_phase(Gph, operands.Fshift, g, xp) if "K" in need else None
+    return dF, dK
+
+
+# ------------------------------------------------------------ the phase layout of data
+# A training step can keep its data in phase space (rows of ``to_phase``): the
+# reconstruction then stays in the GEMM's output layout and the loss gradient is already
+# where the adjoints need it, which removes the image <-> phase copies of every step.
+def to_phase(images, out_shape, stride, *, xp=None):
+    """Rows of images in the phase layout of :func:`forward_phase_keep`.
+
+    Parameters
+    ----------
+    images : array of shape (n, h*w) or (n, h, w)
+        Any dtype (a bool mask keeps its dtype).
+    out_shape : (int, int)
+        Image shape ``(h, w)``.
+    stride : int
+    xp : module, optional
+
+    Returns
+    -------
+    array of shape (n, s*s*(hi+1)*(wi+1)), C-contiguous, ``images``' dtype
+        Row ``i`` is ``(s, s, hi+1, wi+1)`` flattened: entry ``(u, v, P, Q)`` holds pixel
+        ``(s*P + u - top, s*Q + v - left)`` of image ``i``; entries the crop cuts are 0
+        (False for a mask).
+    """
+    xp = namespace_of(images) if xp is None else xp
+    h, w = out_shape
+    images = xp.asarray(images).reshape(-1, h, w)
+    g = check_deconv_operands(stride=stride, G=images)
+    return _image_to_phase(images, g, xp, images.dtype).reshape(g.b, -1)
+
+
+def from_phase(Z, out_shape, stride, *, xp=None):
+    """Inverse of :func:`to_phase` on the kept entries: (n, D) -> images (n, h, w)."""
+    xp = namespace_of(Z) if xp is None else xp
+    h, w = out_shape
+    hi, wi = factor_shape(h, w, stride)
+    Z = xp.asarray(Z).reshape(-1, stride, stride, hi + 1, wi + 1)
+    g = check_deconv_operands(stride=stride, G=xp.empty((Z.shape[0], h, w), dtype=bool))
+    return _phase_to_image(Z, g, xp, Z.dtype)
+
+
+def forward_phase_keep(F, K, out_shape, stride, *, xp=None):
+    """:func:`forward_keep` with the images in the layout of :func:`to_phase`.
+
+    Returns
+    -------
+    Z : array of shape (b, s*s*(hi+1)*(wi+1)), C-contiguous
+        ``to_phase(forward(F, K, out_shape, stride))``: the GEMM's output with the
+        entries the crop cuts set to zero.
+    operands : PhaseOperands
+    """
+    xp = namespace_of(F) if xp is None else xp
+    F, K = xp.asarray(F), xp.asarray(K)
+    g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
+    dtype = result_dtype(xp, F, K)
+    operands = PhaseOperands(_kernel_matrix(K, g, xp, dtype), _shifted_factors(F, g, xp, dtype))
+    Z = operands.Kmat @ operands.Fshift
+    _zero_cut(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g)
+    return Z.reshape(g.b, -1), operands
+
+
+def grads_phase(Gph, F, K, out_shape, stride, *, need=("F", "K"), operands=None, xp=None):
+    """:func:`grads` for a gradient in the layout of :func:`to_phase`.
+
+    Equals ``grads(from_phase(Gph), F, K, stride, ...)``: the adjoints of
+    :func:`forward_phase_keep`, which ignore the entries the crop cuts.
+
+    Parameters
+    ----------
+    Gph : array of shape (b, s*s*(hi+1)*(wi+1)), C-contiguous
+        ``dL/dZ``; its cut entries are set to zero **in place** (a scratch buffer, such as
+        the loss gradient of a training step).
+    F, K, stride, need, operands, xp
+        As in :func:`grads`.
+    out_shape : (int, int)
+        Image shape ``(h, w)``.
+
+    Returns
+    -------
+    dF : array of shape (r, hi, wi) or None
+    dK : array of shape (b, r, 2s, 2s) or None
+    """
+    xp = namespace_of(Gph) if xp is None else xp
+    F, K = xp.asarray(F), xp.asarray(K)
+    g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
+    if tuple(Gph.shape) != (g.b, g.s * g.s * (g.hi + 1) * (g.wi + 1)):
+        raise ValueError(
+            f"Gph must have shape (b, s*s*(hi+1)*(wi+1)) = {(g.b, g.s * g.s * (g.hi + 1) * (g.wi + 1))}, "
+            f"got {tuple(Gph.shape)}."
+        )
+    dtype = result_dtype(xp, Gph, F, K)
+    _zero_cut(Gph.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g)
+    if operands is None:
+        operands = PhaseOperands(
+            _kernel_matrix(K, g, xp, dtype) if "F" in need else None,
+            _shifted_factors(F, g, xp, dtype) if "K" in need else None,
+        )
+    Gph = Gph.reshape(g.b * g.s * g.s, (g.hi + 1) * (g.wi + 1))
     dF = _grad_factors_phase(Gph, operands.Kmat, g) if "F" in need else None
     dK = _grad_kernels_phase(Gph, operands.Fshift, g, xp) if "K" in need else None
     return dF, dK
