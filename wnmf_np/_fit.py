@@ -147,7 +147,8 @@ def train(
     Parameters
     ----------
     model : object with ``sample_param``, ``forward(params, H_rows, eta)`` and
-        ``backward(G, cache, need)``
+        ``backward(G, cache, need)``, optionally ``training_layout`` (see
+        :class:`TrainingLayout`; in-memory data only)
     params : dict of arrays on ``backend``, updated in place
     X : array of shape (n_samples, n_features) on ``backend`` (missing entries zero),
         or a data source of :mod:`wnmf_np._data` (e.g. out of core)
