@@ -297,6 +297,8 @@ def test_phase_layout_ops_where_implemented_and_checked():
     F, K, _ = _operands(2, 3, 7, 5, 2)
     with pytest.raises(ValueError, match="Gph must have shape"):
         k.grads_phase(np.zeros((2, 7 * 5)), F, K, (7, 5), 2)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        k.grads_phase(np.zeros((4 * 5 * 4, 2)).T, F, K, (7, 5), 2)
 
 
 @pytest.mark.parametrize(("h", "w"), IMAGE_SHAPES + ((1, 1), (2, 3)))
