@@ -4,6 +4,7 @@
     python bench/bench_perf.py memory
     python bench/bench_perf.py scaling [--quick]
     python bench/bench_perf.py sweep --set eta=0.2 --set l2=0.2 [--seeds 4]
+    python bench/bench_perf.py sweep --set 'n_components=30' --set 'data_scale=2' --set 'unit_latents=true'
 
 quality: wall time for ``WNMF(n_components=40)`` (library defaults) to reach NMI >= target
 at k = 40 on ORL, checked every few epochs by a callback whose own time (k-means) is not
@@ -187,26 +188,46 @@ def scaling(args):
     fig.savefig(Path(__file__).resolve().parents[1] / "docs" / "figures" / "scaling.png", dpi=90)
 
 
+# sweep settings that are not WNMF parameters: the rank, the data and the latents
+_SWEEP_EXTRAS = {
+    "n_components": "the rank (default 40)",
+    "data_scale": "X multiplied by this (X is in [0, 1])",
+    "row_normalise": "true: each image scaled to the mean L2 norm of the images",
+    "unit_latents": "true: each latent vector scaled to unit L2 norm before k-means",
+}
+
+
 def sweep(args):
-    """NMI at k = 20 and 40 and fit time of WNMF(40) on ORL with one parameter changed."""
-    X, y = load_orl(return_X_y=True)
-    WNMF(40, max_epochs=1).fit(X)
+    """NMI at k = 20 and 40 and fit time of WNMF(40) on ORL with one setting changed.
+
+    A setting is ``parameter=value`` (JSON value) for WNMF, or one of
+    :data:`_SWEEP_EXTRAS`; several are joined by ``;``.
+    """
+    X0, y = load_orl(return_X_y=True)
+    WNMF(40, max_epochs=1).fit(X0)
     rows = []
     for setting in args.set or ["eta=0.1"]:
         kw = {}
         for part in setting.split(";"):  # several parameters: "lr=5e-3;max_epochs=600"
             key, value = part.split("=", 1)
             kw[key.strip()] = json.loads(value)
+        extra = {key: kw.pop(key) for key in list(kw) if key in _SWEEP_EXTRAS}
+        X = X0 * extra.get("data_scale", 1.0)
+        if extra.get("row_normalise"):
+            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            X = X / norms * norms.mean()
         scores, times = [], []
         for seed in range(args.seeds):
             start = time.perf_counter()
-            Z = WNMF(40, random_state=seed, **kw).fit_transform(X)
+            Z = WNMF(extra.get("n_components", 40), random_state=seed, **kw).fit_transform(X)
             times.append(time.perf_counter() - start)
+            if extra.get("unit_latents"):
+                Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
             with threadpool_limits(1):
                 scores.append([100 * clustering_nmi(Z, y, k, n_runs=5, random_state=0).mean for k in (20, 40)])
         s = np.array(scores)
-        rows.append({"setting": kw, "nmi20": s[:, 0].tolist(), "nmi40": s[:, 1].tolist(), "fit_s": times})
-        print(f"{kw}: NMI k=40 per seed {np.round(s[:, 1], 2).tolist()} (mean {s[:, 1].mean():.2f}), "
+        rows.append({"setting": {**kw, **extra}, "nmi20": s[:, 0].tolist(), "nmi40": s[:, 1].tolist(), "fit_s": times})
+        print(f"{setting}: NMI k=40 per seed {np.round(s[:, 1], 2).tolist()} (mean {s[:, 1].mean():.2f}), "
               f"k=20 mean {s[:, 0].mean():.2f}, fit {min(times):.1f}-{max(times):.1f} s", flush=True)  # fmt: skip
     OUT.mkdir(exist_ok=True)
     (OUT / "perf_sweep.json").write_text(json.dumps(rows, indent=2))
@@ -215,7 +236,8 @@ def sweep(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("quality", "memory", "scaling", "sweep"))
-    parser.add_argument("--set", action="append", help="sweep: one setting per --set, parameter=value (JSON value), several joined by ';'")
+    parser.add_argument("--set", action="append", help="sweep: one setting per --set, parameter=value (JSON value), several joined by ';'; "
+                        "besides WNMF's parameters: " + ", ".join(_SWEEP_EXTRAS))
     parser.add_argument("--target", type=float, default=89.0)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--every", type=int, default=20, help="epochs between NMI checks")
