@@ -1,8 +1,10 @@
 """Time the deconvolution kernels side by side at ORL size (paper section 3.3).
 
 For each stride, times ``forward``, ``grad_factors``, ``grad_kernels``, the three in
-sequence (``step``), ``forward_keep`` + ``grads`` (``step_shared``, what a training step
-calls: the xp path reuses its GEMM operands and gathers G into phase space once) and, for
+sequence (``step``), ``forward_keep`` + ``grads`` (``step_shared``: the xp path reuses its
+GEMM operands and gathers G into phase space once), for xp ``forward_phase_keep`` +
+``grads_phase`` on data kept in the phase layout (``step_phase``, what a training step
+calls: no image <-> phase copies) and, for
 xp, the three GEMMs alone on prebuilt operands (``gemms``: the floor of this formulation
 with this BLAS) of each implementation: ``xp`` (one BLAS
 GEMM + slicing), ``numba`` (explicit loops, the module's ``PARALLEL`` setting),
@@ -46,7 +48,7 @@ from wnmf_np._deconv_ops import (
 )
 from wnmf_np.kernels import deconv_numba, deconv_reference, deconv_xp
 
-OPS = ("forward", "grad_factors", "grad_kernels", "step", "step_shared", "gemms")
+OPS = ("forward", "grad_factors", "grad_kernels", "step", "step_shared", "step_phase", "gemms")
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
 
@@ -135,6 +137,13 @@ def _calls(impl: dict, F, K, G, s: int) -> dict:
             Gph @ ops.Fshift.T
 
         calls["gemms"] = gemms
+        Gph_rows = deconv_xp.to_phase(G, (h, w), s)
+
+        def step_phase():  # training on phase-layout data: no image <-> phase copies
+            _, operands = deconv_xp.forward_phase_keep(F, K, (h, w), s)
+            deconv_xp.grads_phase(Gph_rows, F, K, (h, w), s, operands=operands)
+
+        calls["step_phase"] = step_phase
     return calls
 
 

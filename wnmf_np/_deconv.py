@@ -25,6 +25,10 @@ K = φη(H_b), T = the transposed convolution and T_F*, T_K* its adjoints (the k
 T is bilinear in (F, K), so the two adjoints are the exact partial derivatives; the
 factor gradient sums over the batch because W is shared, the kernel gradient is per image.
 
+Training: with the default kernels the driver trains on the data kept in the kernels'
+phase layout (:meth:`DeconvModel.training_layout`, :class:`PhaseLayoutStep`), which
+saves the image <-> phase copies of every step; Y and G then have that layout.
+
 Latents (paper, section 3.3 and Table 4): "raw" flattens φη(H^(i)) into 4s²r values
 (C order: rank, then kernel row, then column); "sum" adds each rank's 2s × 2s kernel
 entries, giving r values per image like the shallow model's latents.
@@ -153,6 +157,7 @@ class DeconvModel:
         ops = self.ops_for(X)
         if ops.forward_phase_keep is None or (loss == "kl" and observed is None):
             return None
+
         def to_phase(A):
             return None if A is None else ops.to_phase(A, self.image_shape, self.stride)
 

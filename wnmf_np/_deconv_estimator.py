@@ -76,6 +76,14 @@ class DeconvWNMF(BaseWNMF):
         The (h, w) used.
     loss_curve_, n_iter_, reconstruction_err_, final_eta_, n_features_in_
         As for :class:`wnmf_np.WNMF`.
+
+    Notes
+    -----
+    Memory: while ``fit`` or ``transform`` trains, the data are also held in the
+    kernels' phase layout (``s²(hi+1)(wi+1)`` values per image, e.g. 10716 instead of
+    10304 for ORL at s = 2), which removes two copies per training step; peak memory is
+    therefore about twice the bytes of X in the working dtype (out-of-core data and
+    unmasked KL train on the images as they are).
     """
 
     def __init__(
