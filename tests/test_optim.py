@@ -71,8 +71,16 @@ def test_fused_dense_kernel_equals_reference(rng, xp, dtype, wd, l2):
     assert p.dtype == dtype
 
 
+@pytest.mark.parametrize("loop", ["by-size", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_row_kernel_equals_reference_and_leaves_other_rows(rng, xp, dtype):
+def test_fused_row_kernel_equals_reference_and_leaves_other_rows(rng, xp, dtype, loop, monkeypatch):
+    """``parallel`` forces numba's one-row-per-thread loop at this small size."""
+    if loop == "parallel":
+        if xp is not np:
+            pytest.skip("the loop choice is numba's")
+        from wnmf_np.kernels import _numba
+
+        monkeypatch.setattr(_numba, "PARALLEL_MIN_SIZE", 1)
     kernels = get_kernels("numpy" if xp is np else "cupy")
     cfg = AdamWConfig(lr=1e-2, weight_decay=0.1, l2_penalty=0.02)
     n, k = 9, 4
