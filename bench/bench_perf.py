@@ -127,11 +127,13 @@ def memory(args):
     models = {
         # X, W and H with m and v; per-row step counts of the lazy latents
         "WNMF(40)": (lambda e: WNMF(r, max_epochs=e, random_state=0), f32 * (n * m + 3 * (m * r + n * r)) + 8 * n),
-        "DeconvWNMF(40, stride=2)": (
-            lambda e: DeconvWNMF(r, stride=2, image_shape=(112, 92), max_epochs=e, random_state=0),
-            f32 * (n * m + 3 * (r * hi * wi + n * r * 16)) + 8 * n,
-        ),
     }
+    for layout in ("phase", "image"):
+        models[f"DeconvWNMF(40, stride=2, train_layout={layout!r})"] = (
+            lambda e, layout=layout: DeconvWNMF(r, stride=2, image_shape=(112, 92), train_layout=layout, max_epochs=e,
+                                                random_state=0),  # fmt: skip
+            f32 * (n * m + 3 * (r * hi * wi + n * r * 16)) + 8 * n,
+        )
     results = {}
     for name, (make, needed) in models.items():
         make(1).fit(X)  # compile and warm up outside the measurement

@@ -135,19 +135,35 @@ def test_training_in_the_phase_layout_equals_training_on_images(rng, monkeypatch
     phase_forward = deconv.PhaseLayoutStep.forward
     monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a: steps.append(1) or phase_forward(*a))
 
-    def fit_and_transform():
-        model = DeconvWNMF(3, stride=stride, image_shape=(9, 7), **FAST, dtype="float64", **kw).fit(X, mask=mask)
+    def fit_and_transform(layout):
+        model = DeconvWNMF(3, stride=stride, image_shape=(9, 7), train_layout=layout, **FAST, dtype="float64", **kw)
+        model.fit(X, mask=mask)
         return model, model.transform(X[:5], mask=None if mask is None else mask[:5])
 
-    phase, Z_phase = fit_and_transform()
+    phase, Z_phase = fit_and_transform("phase")
     assert len(steps) == 3 * 2 + 3 * 1  # 2 steps in each fit epoch, 1 in each transform epoch
-    monkeypatch.setattr(DeconvModel, "training_layout", lambda self, *a: None)
-    image, Z_image = fit_and_transform()
+    image, Z_image = fit_and_transform("image")
     assert len(steps) == 9  # no phase-layout step this time
     for name in ("W", "H"):
         np.testing.assert_allclose(phase.params_[name], image.params_[name], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(phase.loss_curve_, image.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(Z_phase, Z_image, rtol=1e-10, atol=1e-12)
+
+
+def test_train_layout_is_checked_and_followed_by_transform(rng, monkeypatch):
+    """A bad ``train_layout`` is named; ``transform`` trains in the layout set at call time."""
+    import wnmf_np._deconv as deconv
+
+    X = rng.uniform(size=(12, 6 * 5))
+    with pytest.raises(ValueError, match="train_layout"):
+        DeconvWNMF(2, image_shape=(6, 5), train_layout="phases", **FAST).fit(X)
+    steps = []
+    phase_forward = deconv.PhaseLayoutStep.forward
+    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a: steps.append(1) or phase_forward(*a))
+    model = DeconvWNMF(2, image_shape=(6, 5), train_layout="image", **FAST).fit(X)
+    assert not steps
+    model.set_params(train_layout="phase").transform(X[:4])
+    assert len(steps) == 3  # one step per transform epoch
 
 
 def test_unmasked_kl_trains_on_the_images():

@@ -45,6 +45,7 @@ from ._fit import TrainingLayout
 from ._shallow import _chain
 
 LATENTS = ("sum", "raw")
+TRAIN_LAYOUTS = ("phase", "image")
 
 
 class DeconvCache(NamedTuple):
@@ -73,17 +74,21 @@ class DeconvModel:
     impl : str, default "auto"
         Deconvolution implementation (see :func:`wnmf_np._deconv_ops.get_deconv_kernels`),
         chosen per backend on first use from the arrays' namespace.
+    train_layout : {"phase", "image"}, default "phase"
+        "phase": train on a copy of the data in the kernels' phase layout where the
+        kernels offer one (:meth:`training_layout`); "image": on the images as they are.
 
     The arguments are validated by the estimator.
     """
 
     sample_param = "H"
 
-    def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto"):
+    def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto", train_layout: str = "phase"):
         self.n_components = int(n_components)
         self.image_shape = (int(image_shape[0]), int(image_shape[1]))
         self.stride = int(stride)
         self.impl = impl
+        self.train_layout = train_layout
         self.factor_shape = factor_shape(*self.image_shape, self.stride)
         self._ops = {}
 
@@ -155,7 +160,7 @@ class DeconvModel:
         the padded layout (``s²(hi+1)(wi+1)`` entries per image instead of ``h·w``).
         """
         ops = self.ops_for(X)
-        if ops.forward_phase_keep is None or (loss == "kl" and observed is None):
+        if self.train_layout == "image" or ops.forward_phase_keep is None or (loss == "kl" and observed is None):
             return None
 
         def to_phase(A):
