@@ -71,33 +71,40 @@ def _adamw_parallel(p, g, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size
 
 
 @nb.njit(inline="always", **_JIT)
-def _adamw_row(j, p, g, rows, m, v, steps, scratch, lr, b1_64, b2_64, decay, b1, one_b1, b2, one_b2, two_l2, eps):
+def _adamw_row(j, p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
     """AdamW on row ``rows[j]`` of p, m, v (2-D) with gradient row ``g[j]`` and its own step count.
 
-    The bias corrections are computed in float64 and stored into ``scratch[j]`` (the
-    parameter's dtype), so the row itself is updated in that dtype, as in ``_adamw_at``.
+    Scalars are Python floats, so the arithmetic is float64 whatever the arrays' dtype:
+    a row is too short to gain from float32 vectorisation, and this keeps the lazy
+    updates bit-identical to the serial kernel of earlier versions.
     """
+    decay = 1.0 - lr * wd
     i = rows[j]
     t = steps[i] + 1
     steps[i] = t
-    scratch[j, 0] = lr / (1.0 - b1_64**t)
-    scratch[j, 1] = 1.0 / math.sqrt(1.0 - b2_64**t)
-    pi, gj, mi, vi = p[i], g[j], m[i], v[i]
-    for k in range(pi.size):
-        _adamw_at(k, pi, gj, mi, vi, decay, b1, one_b1, b2, one_b2, two_l2, scratch[j, 0], scratch[j, 1], eps)
+    step_size = lr / (1.0 - b1**t)
+    inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+    for k in range(p.shape[1]):
+        pk = p[i, k]
+        gk = g[j, k] + 2.0 * l2 * pk
+        mk = b1 * m[i, k] + (1.0 - b1) * gk
+        vk = b2 * v[i, k] + (1.0 - b2) * gk * gk
+        m[i, k] = mk
+        v[i, k] = vk
+        p[i, k] = pk * decay - step_size * mk / (math.sqrt(vk) * inv_sqrt_bc2 + eps)
 
 
 @nb.njit(**_JIT)
-def _adamw_rows_serial(p, g, rows, m, v, steps, scratch, lr, b1_64, b2_64, decay, b1, one_b1, b2, one_b2, two_l2, eps):
+def _adamw_rows_serial(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
     for j in range(rows.size):
-        _adamw_row(j, p, g, rows, m, v, steps, scratch, lr, b1_64, b2_64, decay, b1, one_b1, b2, one_b2, two_l2, eps)
+        _adamw_row(j, p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2)
 
 
 @nb.njit(parallel=True, **_JIT)
-def _adamw_rows_parallel(p, g, rows, m, v, steps, scratch, lr, b1_64, b2_64, decay, b1, one_b1, b2, one_b2, two_l2, eps):
+def _adamw_rows_parallel(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
     # one row per iteration: safe because the rows of a batch are distinct
     for j in nb.prange(rows.size):
-        _adamw_row(j, p, g, rows, m, v, steps, scratch, lr, b1_64, b2_64, decay, b1, one_b1, b2, one_b2, two_l2, eps)
+        _adamw_row(j, p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2)
 
 
 @nb.njit(**_JIT)
@@ -141,14 +148,12 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
     ``rows`` must be distinct (a slice of a permutation, as every batch is): large
     batches update their rows in parallel, one row per thread.
     """
-    c = param.dtype.type  # scalars in the parameter's precision (see _adamw_at)
     p = _rows2d(param, "param")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     loop = _adamw_rows_parallel if rows.size * p.shape[1] >= PARALLEL_MIN_SIZE else _adamw_rows_serial
     loop(
         p, _rows2d(grad_rows, "grad_rows"), rows, _rows2d(m, "m"), _rows2d(v, "v"), steps,
-        np.empty((rows.size, 2), dtype=param.dtype), float(lr), float(beta1), float(beta2),
-        c(1.0 - lr * weight_decay), c(beta1), c(1.0 - beta1), c(beta2), c(1.0 - beta2), c(2.0 * l2_penalty), c(eps),
+        float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(l2_penalty),
     )  # fmt: skip
 
 
