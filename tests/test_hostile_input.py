@@ -522,6 +522,16 @@ def test_bug_wnmf_kl_transform_huge():
     assert np.isfinite(est.transform(X)).all()
 
 
+@pytest.mark.parametrize("k2", [1, 4])
+def test_bug_deep_kl_huge_values_overflow(k2):
+    """Found by test_fit_contract on a fresh CI clone: a 1 x 1 matrix of 1e30 in float32
+    with the KL loss diverged because every factor of the deep product started at the
+    scale of a two-factor product."""
+    est = DeepWNMF((1, k2), loss="kl", max_epochs=3, batch_size=4, dtype="float32", random_state=0)
+    Z = est.fit_transform(np.array([[1e30]]))
+    assert np.isfinite(Z).all() and np.isfinite(est.loss_curve_).all()
+
+
 @pytest.mark.parametrize("name", ["WNMF", "MultiplicativeNMF"])
 def test_bug_inverse_transform_unchecked(name):
     spec = next(s for s in SPECS if s.name == name)

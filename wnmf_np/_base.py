@@ -257,7 +257,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         init = resolve_init(self.init, self.loss)
         params = {}
         for name, shape in model.param_shapes(n_samples, n_features).items():
-            host = init_factor(shape, init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype)
+            host = init_factor(shape, init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype,
+                               inner_dims=getattr(model, "inner_dims", None))  # fmt: skip
             params[name] = backend.asarray(host)
         return params
 

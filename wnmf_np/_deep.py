@@ -92,6 +92,11 @@ class DeepModel:
         shapes["H"] = (n_samples, self.ranks[0])
         return shapes
 
+    @property
+    def inner_dims(self) -> tuple:
+        """The inner dimensions of the whole product φ(W_L)…φ(W_1)φ(H): the ranks."""
+        return self.ranks
+
     def fan_in(self, name: str) -> int:
         """Inner dimension of the product the parameter enters: r_l for W_l, r_1 for H."""
         if name == "H":
