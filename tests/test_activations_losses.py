@@ -119,6 +119,17 @@ def test_kl_continuation_below_eps_pushes_up_and_is_continuous(rng):
     assert abs(ys[int(np.argmin(vals)), 0]) < 2e-3
 
 
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_loss_kernels_propagate_a_nan_reconstruction(xp, name, impl):
+    """A NaN in Y makes the loss NaN (so the driver reports divergence), never finite."""
+    kernels = get_kernels("numpy" if xp is np else "cupy", impl)
+    X = xp.asarray(np.full((2, 3), 0.5))
+    Y = xp.asarray(np.full((2, 3), 0.4))
+    Y[0, 1] = np.nan
+    assert np.isnan(float(kernels.loss_grad_(name, X, Y, None, PARAMS[name])))
+
+
 @pytest.mark.parametrize("name", ["l1", "l2", "huber"])
 @pytest.mark.parametrize("impl", ["fast", "reference"])
 def test_loss_kernel_n_entries_averages_over_the_true_entries(rng, xp, name, impl):

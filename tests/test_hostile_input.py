@@ -516,9 +516,13 @@ def test_bug_dmu_transform_all_zero_singular():
     assert np.isfinite(Z).all()
 
 
-def test_bug_wnmf_kl_transform_huge():
-    X = np.full((6, 4), 1e30)
-    est = WNMF(2, loss="kl", max_epochs=3, random_state=0).fit(X)
+@pytest.mark.parametrize("X", [np.full((6, 4), 1e30), np.array([[0.0, 1e30, 0.0]])], ids=["full", "zeros"])
+def test_bug_wnmf_kl_transform_huge(X):
+    """``zeros`` (found on a fresh CI clone) gave NaN latents from transform in float32: the
+    least-squares warm start reconstructed a zero as -1e27, where KL's continuation below ε
+    has curvature 1/ε, and the numba KL kernel read the NaN reconstruction as ε (finite
+    loss, no divergence error). KL transforms now start from the mean training latent."""
+    est = WNMF(2, loss="kl", max_epochs=3, batch_size=4, random_state=0).fit(X)
     assert np.isfinite(est.transform(X)).all()
 
 

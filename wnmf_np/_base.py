@@ -274,6 +274,18 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
         self._set_derived(backend)
 
+    def _mean_training_latents(self, X, backend: Backend):
+        """Every new row starts from the mean raw latent of the training samples: (n, ...).
+
+        The warm start where a least-squares one is unavailable (deconvolution) or unsafe:
+        under the KL loss a least-squares reconstruction can go far below zero at zero
+        entries, where KL's continuation has curvature max(x, ε)/ε², and its gradients
+        then overflow float32 for large-valued data.
+        """
+        xp = backend.xp
+        mean = backend.asarray(self.params_[self.model_.sample_param]).mean(axis=0)
+        return xp.ascontiguousarray(xp.broadcast_to(mean, (X.shape[0], *mean.shape)).astype(X.dtype))
+
     def _set_derived(self, backend) -> None:
         """Fitted attributes computed from ``params_`` (components, latents); subclass hook."""
 
@@ -300,7 +312,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
 
         The latents start from the subclass's warm start (the least-squares solution of
         the activated problem mapped through φη⁻¹ for WNMF and DeepWNMF, the mean training
-        kernel for DeconvWNMF) and are then refined by the same AdamW training on the
+        latent for DeconvWNMF and under the KL loss) and are then refined by the same AdamW training on the
         same loss, with only the latents trainable, at the final η of the fit, for
         ``max_epochs`` epochs. Each sample is treated independently of the others (its own
         Adam state, its own per-feature mean loss, an epoch-wise learning-rate schedule),

@@ -191,9 +191,7 @@ class DeconvWNMF(BaseWNMF):
         deconvolution operator, 2560² at ORL size with s = 4; the mean kernel is a cheap,
         deterministic start that keeps the rows independent, and training then refines it.
         """
-        xp = backend.xp
-        mean = backend.asarray(self.params_["H"]).mean(axis=0)
-        return xp.ascontiguousarray(xp.broadcast_to(mean, (X.shape[0], *mean.shape)).astype(X.dtype))
+        return self._mean_training_latents(X, backend)
 
     def _decode(self, Z):
         """Images from raw latents Z (n, 4s²r); "sum" latents cannot be decoded."""

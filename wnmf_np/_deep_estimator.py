@@ -170,8 +170,11 @@ class DeepWNMF(BaseWNMF):
 
         The activated problem X ≈ φη(H) C is linear in φη(H) once the weights are fixed,
         so its least-squares solution is the natural start (as for WNMF, whose start this
-        is for L = 1). Rows are solved independently; observed entries are not used.
+        is for L = 1). Rows are solved independently; observed entries are not used. Under
+        the KL loss: the mean training latent (see ``_mean_training_latents``).
         """
+        if self.loss == "kl":
+            return self._mean_training_latents(X, backend)
         xp = backend.xp
         C = backend.asarray(self.components_).astype(xp.float64)  # float64: no overflow in the Gram
         gram = C @ C.T

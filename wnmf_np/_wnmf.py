@@ -185,7 +185,10 @@ class WNMF(BaseWNMF):
         self.latents_ = leaky_relu(self.params_["H"], self.final_eta_)
 
     def _warm_start_latents(self, params: dict, X, observed, backend: Backend):
-        """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)ᵀ."""
+        """φη⁻¹ of the ridge least-squares latents A = X Bᵀ (B Bᵀ + εI)⁻¹, B = φη(W)ᵀ; under
+        the KL loss the mean training latent instead (see ``_mean_training_latents``)."""
+        if self.loss == "kl":
+            return self._mean_training_latents(X, backend)
         xp = backend.xp
         # float64: the Gram matrix and solve must not overflow for large-valued float32 data
         B = leaky_relu(params["W"], self.final_eta_).T.astype(xp.float64)

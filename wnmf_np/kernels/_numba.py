@@ -202,7 +202,7 @@ def _kl_at(i, x, y, w, use_w, inv_n, eps):
         return 0.0
     xi = x[i]
     yi = y[i]
-    yc = yi if yi > eps else eps
+    yc = eps if yi < eps else yi  # (a NaN reconstruction stays NaN: divergence must show)
     f = yc - xi
     if xi > 0:
         f += xi * (math.log(xi) - math.log(yc))
