@@ -128,12 +128,14 @@ def memory(args):
         # X, W and H with m and v; per-row step counts of the lazy latents
         "WNMF(40)": (lambda e: WNMF(r, max_epochs=e, random_state=0), f32 * (n * m + 3 * (m * r + n * r)) + 8 * n),
     }
+    deconv_needed = f32 * (n * m + 3 * (r * hi * wi + n * r * 16)) + 8 * n
     for layout in ("phase", "image"):
-        models[f"DeconvWNMF(40, stride=2, train_layout={layout!r})"] = (
-            lambda e, layout=layout: DeconvWNMF(r, stride=2, image_shape=(112, 92), train_layout=layout, max_epochs=e,
-                                                random_state=0),  # fmt: skip
-            f32 * (n * m + 3 * (r * hi * wi + n * r * 16)) + 8 * n,
-        )
+
+        def make_deconv(epochs, layout=layout):
+            return DeconvWNMF(r, stride=2, image_shape=(112, 92), train_layout=layout, max_epochs=epochs,
+                              random_state=0)  # fmt: skip
+
+        models[f"DeconvWNMF(40, stride=2, train_layout={layout!r})"] = (make_deconv, deconv_needed)
     results = {}
     for name, (make, needed) in models.items():
         make(1).fit(X)  # compile and warm up outside the measurement
@@ -238,8 +240,9 @@ def sweep(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("quality", "memory", "scaling", "sweep"))
-    parser.add_argument("--set", action="append", help="sweep: one setting per --set, parameter=value (JSON value), several joined by ';'; "
-                        "besides WNMF's parameters: " + ", ".join(_SWEEP_EXTRAS))
+    sweep_help = "sweep: one setting per --set, parameter=value (JSON value), several joined by ';'; "
+    sweep_help += "besides WNMF's parameters: " + ", ".join(_SWEEP_EXTRAS)
+    parser.add_argument("--set", action="append", help=sweep_help)
     parser.add_argument("--target", type=float, default=89.0)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--every", type=int, default=20, help="epochs between NMI checks")

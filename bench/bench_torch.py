@@ -166,7 +166,9 @@ def deconv_main(args):
                 t_torch = _torch_time(torch_deconv_epochs, X, shape, threads=args.threads, device=args.device, **hp)
                 t_dense = ours_deconv_epochs(X_ours, shape, h_update="dense", **hp)
                 t_lazy = ours_deconv_epochs(X_ours, shape, h_update="lazy", **hp)
-                t_image = ours_deconv_epochs(X_ours, shape, h_update="lazy", layout="image", **hp) if args.image_layout else None
+                t_image = None
+                if args.image_layout:
+                    t_image = ours_deconv_epochs(X_ours, shape, h_update="lazy", layout="image", **hp)
             rows.append(dict(round=round_ + 1, stride=s, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
                              lazy_image_layout_s=t_image, ratio_dense=_ratio(t_dense, t_torch),
                              ratio_lazy=_ratio(t_lazy, t_torch), ratio_image_layout=_ratio(t_image, t_torch)))  # fmt: skip

@@ -164,6 +164,7 @@ def test_train_layout_is_checked_and_followed_by_transform(rng, monkeypatch):
     assert not steps
     model.set_params(train_layout="phase").transform(X[:4])
     assert len(steps) == 3  # one step per transform epoch
+    assert model.model_.train_layout == "image"  # the fitted model is left as it was
 
 
 def test_unmasked_kl_trains_on_the_images():

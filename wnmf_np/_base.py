@@ -274,6 +274,10 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
         self._set_derived(backend)
 
+    def _model_for_transform(self):
+        """The model ``transform`` trains with (subclass hook; the fitted one by default)."""
+        return self.model_
+
     def _mean_training_latents(self, X, backend: Backend):
         """Every new row starts from the mean raw latent of the training samples: (n, ...).
 
@@ -338,7 +342,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
         config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True)
         kernels = get_kernels(backend.name)
-        train(self.model_, params, X, observed, config, backend, kernels, rng, trainable=(self.model_.sample_param,))
+        train(self._model_for_transform(), params, X, observed, config, backend, kernels, rng,
+              trainable=(self.model_.sample_param,))  # fmt: skip
         return self._latents_of(params, self.final_eta_)
 
     def inverse_transform(self, Z):

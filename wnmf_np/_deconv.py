@@ -84,6 +84,8 @@ class DeconvModel:
     sample_param = "H"
 
     def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto", train_layout: str = "phase"):
+        if train_layout not in TRAIN_LAYOUTS:
+            raise ValueError(f"train_layout must be one of {TRAIN_LAYOUTS}, got {train_layout!r}.")
         self.n_components = int(n_components)
         self.image_shape = (int(image_shape[0]), int(image_shape[1]))
         self.stride = int(stride)
@@ -150,7 +152,7 @@ class DeconvModel:
         dF, dK = cache.ops.grads(G3, cache.F, cache.K, self.stride, need=_wanted(need), operands=cache.operands)
         return _param_grads(dF, dK, cache, kernels)
 
-    def training_layout(self, X, observed, loss: str):
+    def training_layout(self, X, observed, loss_name: str):
         """The training data in the kernels' phase layout, when they have one (see
         :class:`wnmf_np._fit.TrainingLayout`); None otherwise.
 
@@ -160,7 +162,8 @@ class DeconvModel:
         the padded layout (``s²(hi+1)(wi+1)`` entries per image instead of ``h·w``).
         """
         ops = self.ops_for(X)
-        if self.train_layout == "image" or ops.forward_phase_keep is None or (loss == "kl" and observed is None):
+        has_phase_ops = None not in (ops.to_phase, ops.forward_phase_keep, ops.grads_phase)
+        if self.train_layout == "image" or not has_phase_ops or (loss_name == "kl" and observed is None):
             return None
 
         def to_phase(A):

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+import copy
 import math
-
-from sklearn.utils.validation import check_is_fitted
 
 from ._activations import leaky_relu
 from ._backend import Backend, namespace_of
@@ -56,7 +55,8 @@ class DeconvWNMF(BaseWNMF):
         How the data are held while ``fit`` and ``transform`` train. "phase": a copy in
         the deconvolution kernels' phase layout (``s²(hi+1)(wi+1)`` values per image, e.g.
         10716 instead of 10304 for ORL at s = 2), which saves two copies per training
-        step (10-35 % of a step on the CPU) at the price of about twice the memory of X;
+        step (0-35 % of an epoch on the CPU in docs/performance.md, more at larger
+        strides) at the price of about twice the memory of X;
         "image": the images as they are. Both give the same result up to rounding.
         Out-of-core data and unmasked KL always train on the images.
     eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
@@ -166,12 +166,12 @@ class DeconvWNMF(BaseWNMF):
         layout = check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
         return DeconvModel(check_int("n_components", self.n_components, low=1), (h, w), s, train_layout=layout)
 
-    def transform(self, X, *, mask=None):
-        """Latents of new images with the factor images fixed (see :meth:`BaseWNMF.transform`);
-        trains in the current ``train_layout``."""
-        check_is_fitted(self)
-        self.model_.train_layout = check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
-        return super().transform(X, mask=mask)
+    def _model_for_transform(self):
+        """A copy of the fitted model set to the current ``train_layout`` (fitted state is
+        left as it is)."""
+        model = copy.copy(self.model_)
+        model.train_layout = check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
+        return model
 
     def _latents_of(self, params: dict, eta: float):
         latent = check_option("latent", self.latent, LATENTS)

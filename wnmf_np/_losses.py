@@ -47,11 +47,14 @@ class LossSpec(NamedTuple):
     param: float = 0.0
 
 
-def _weights(X, observed):
-    """Observation weights (1 observed, 0 missing) and their sum N, in X's dtype."""
+def _weights(X, observed, n_entries=None):
+    """Observation weights (1 observed, 0 missing) and their sum N, in X's dtype.
+
+    ``n_entries`` replaces N = X.size when nothing is masked (a padded layout whose padding
+    adds nothing to the loss, see :mod:`wnmf_np.kernels`)."""
     xp = namespace_of(X)
     if observed is None:
-        return None, X.size
+        return None, X.size if n_entries is None else n_entries
     w = observed.astype(X.dtype)
     # max(N, 1): a batch with nothing observed has zero loss and gradient, not 0/0
     return w, xp.maximum(xp.sum(w), 1)
@@ -62,7 +65,7 @@ def _reduce(xp, elementwise, w, n_obs):
     return total / n_obs
 
 
-def l1_loss(X, Y, observed=None, param=0.0):
+def l1_loss(X, Y, observed=None, param=0.0, n_entries=None):
     """Mean absolute error and its (sub)gradient; see the module docstring.
 
     Parameters
@@ -70,6 +73,8 @@ def l1_loss(X, Y, observed=None, param=0.0):
     X, Y : arrays of shape (b, n_features)
     observed : bool array of the same shape, optional
     param : unused
+    n_entries : int, optional
+        The mean's denominator when ``observed`` is None (default ``X.size``).
 
     Returns
     -------
@@ -77,28 +82,28 @@ def l1_loss(X, Y, observed=None, param=0.0):
     grad : array of shape (b, n_features), dL/dY
     """
     xp = namespace_of(X)
-    w, n_obs = _weights(X, observed)
+    w, n_obs = _weights(X, observed, n_entries)
     R = Y - X
     value = _reduce(xp, xp.abs(R), w, n_obs)
     grad = xp.sign(R) / n_obs
     return value, grad if w is None else grad * w
 
 
-def l2_loss(X, Y, observed=None, param=0.0):
+def l2_loss(X, Y, observed=None, param=0.0, n_entries=None):
     """Half mean squared error ``(1/N) Σ w (y - x)² / 2`` and its gradient (shapes as l1_loss)."""
     xp = namespace_of(X)
-    w, n_obs = _weights(X, observed)
+    w, n_obs = _weights(X, observed, n_entries)
     R = Y - X
     value = _reduce(xp, 0.5 * R * R, w, n_obs)
     grad = R / n_obs
     return value, grad if w is None else grad * w
 
 
-def huber_loss(X, Y, observed=None, param=1.0):
+def huber_loss(X, Y, observed=None, param=1.0, n_entries=None):
     """Huber loss with threshold δ = ``param`` (> 0) and its gradient (shapes as l1_loss)."""
     xp = namespace_of(X)
     delta = param
-    w, n_obs = _weights(X, observed)
+    w, n_obs = _weights(X, observed, n_entries)
     R = Y - X
     A = xp.abs(R)
     f = xp.where(A <= delta, 0.5 * R * R, delta * (A - 0.5 * delta))
@@ -107,14 +112,14 @@ def huber_loss(X, Y, observed=None, param=1.0):
     return value, grad if w is None else grad * w
 
 
-def kl_loss(X, Y, observed=None, param=KL_EPS):
+def kl_loss(X, Y, observed=None, param=KL_EPS, n_entries=None):
     """Generalised KL divergence D(X | Y) with the quadratic continuation below ε = ``param``.
 
     X must be non-negative (checked at the public boundary). Shapes as :func:`l1_loss`.
     """
     xp = namespace_of(X)
     eps = param
-    w, n_obs = _weights(X, observed)
+    w, n_obs = _weights(X, observed, n_entries)
     Yc = xp.maximum(Y, eps)
     # x log(x / y) with the convention 0 log 0 = 0: use log(max(x, tiny)) where x = 0.
     safe_x = xp.where(X > 0, X, 1)
@@ -132,7 +137,7 @@ def kl_loss(X, Y, observed=None, param=KL_EPS):
 
 
 LOSSES: dict[str, Callable] = {"l1": l1_loss, "l2": l2_loss, "huber": huber_loss, "kl": kl_loss}
-"""Reference loss functions by name: ``fn(X, Y, observed=None, param) -> (value, dL/dY)``."""
+"""Reference loss functions by name: ``fn(X, Y, observed=None, param, n_entries=None) -> (value, dL/dY)``."""
 
 
 def loss_value_and_grad(spec: LossSpec, X, Y, observed=None):

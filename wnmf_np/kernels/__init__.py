@@ -7,6 +7,8 @@ Each kernel set provides the same in-place operations:
     ``step`` is the new step count t >= 1 used in the bias corrections.
 ``adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weight_decay, l2_penalty)``
     The same on ``param[rows]`` only, with per-row step counts ``steps`` (incremented).
+    ``rows`` must be distinct (every batch is a slice of a permutation): implementations
+    may update the rows concurrently.
 ``loss_grad_(name, X, Y, observed, param, n_entries=None) -> value``
     Loss value (0-d array or float) of :mod:`wnmf_np._losses`, overwriting ``Y`` with dL/dY.
     ``n_entries`` replaces the mean's denominator ``Y.size`` of an unmasked batch (ignored

@@ -150,7 +150,9 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
     """
     p = _rows2d(param, "param")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    loop = _adamw_rows_parallel if rows.size * p.shape[1] >= PARALLEL_MIN_SIZE else _adamw_rows_serial
+    # the element-wise crossover applies to the batch's entries; one thread per row needs >= 2 rows
+    parallel = rows.size >= 2 and rows.size * p.shape[1] >= PARALLEL_MIN_SIZE
+    loop = _adamw_rows_parallel if parallel else _adamw_rows_serial
     loop(
         p, _rows2d(grad_rows, "grad_rows"), rows, _rows2d(m, "m"), _rows2d(v, "v"), steps,
         float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(l2_penalty),

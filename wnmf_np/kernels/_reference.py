@@ -25,12 +25,8 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
 
 def loss_grad_(name, X, Y, observed, param, n_entries=None):
     """Loss value; ``Y`` is overwritten with dL/dY (``n_entries``: see the package docstring)."""
-    value, grad = LOSSES[name](X, Y, observed, param)
+    value, grad = LOSSES[name](X, Y, observed, param, n_entries)
     Y[...] = grad
-    if observed is None and n_entries is not None:
-        rescale = Y.size / n_entries  # the reference losses divide by Y.size
-        Y *= Y.dtype.type(rescale)
-        value = value * rescale
     return value
 
 
