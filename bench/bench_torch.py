@@ -2,7 +2,7 @@
 
     python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2]
     python bench/bench_torch.py --model deconv [--epochs 2]     # DeconvWNMF vs conv_transpose2d
-    python bench/bench_torch.py --model deconv --rounds 3 --image-layout   # + A/B of the data layout
+    python bench/bench_torch.py --model deconv --layout phase --rounds 3 --compare-layouts  # + A/B of the layout
 
 PyTorch (optional, benchmark-only; the library never imports it) runs the paper's recipe
 as twenty lines of autograd: W (m, r) and H (r, n) as leaf tensors, leaky ReLU, L1 loss
@@ -132,9 +132,9 @@ def torch_deconv_epochs(X, image_shape, r, s, b, epochs, lr, wd, eta, seed, thre
     return float(np.median(times[1:]))
 
 
-def ours_deconv_epochs(X, image_shape, r, s, b, epochs, lr, wd, eta, seed, h_update, layout="phase"):
-    """Seconds per epoch of DeconvWNMF; ``layout="image"`` trains on the images as they
-    are instead of the default phase-layout copy (``train_layout``), for an A/B."""
+def ours_deconv_epochs(X, image_shape, r, s, b, epochs, lr, wd, eta, seed, h_update, layout="image"):
+    """Seconds per epoch of DeconvWNMF with ``train_layout=layout`` ("image", the default:
+    the images as they are; "phase": a copy in the kernels' phase layout)."""
     from wnmf_np import DeconvWNMF
 
     stamps = []
@@ -158,27 +158,28 @@ def deconv_main(args):
         import cupy
 
         X_ours = cupy.asarray(X)
+    other = {"image": "phase", "phase": "image"}[args.layout]
     rows = []
     for round_ in range(args.rounds):
         for s in (2, 4):
             hp = dict(r=40, s=s, b=32, epochs=args.epochs, lr=1e-3, wd=0.1, eta=0.1, seed=0)
             with threadpool_limits(args.threads):
                 t_torch = _torch_time(torch_deconv_epochs, X, shape, threads=args.threads, device=args.device, **hp)
-                t_dense = ours_deconv_epochs(X_ours, shape, h_update="dense", **hp)
-                t_lazy = ours_deconv_epochs(X_ours, shape, h_update="lazy", **hp)
-                t_image = None
-                if args.image_layout:
-                    t_image = ours_deconv_epochs(X_ours, shape, h_update="lazy", layout="image", **hp)
-            rows.append(dict(round=round_ + 1, stride=s, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
-                             lazy_image_layout_s=t_image, ratio_dense=_ratio(t_dense, t_torch),
-                             ratio_lazy=_ratio(t_lazy, t_torch), ratio_image_layout=_ratio(t_image, t_torch)))  # fmt: skip
+                t_dense = ours_deconv_epochs(X_ours, shape, h_update="dense", layout=args.layout, **hp)
+                t_lazy = ours_deconv_epochs(X_ours, shape, h_update="lazy", layout=args.layout, **hp)
+                t_other = None
+                if args.compare_layouts:
+                    t_other = ours_deconv_epochs(X_ours, shape, h_update="lazy", layout=other, **hp)
+            rows.append(dict(round=round_ + 1, stride=s, layout=args.layout, torch_s=t_torch, dense_s=t_dense,
+                             lazy_s=t_lazy, lazy_other_layout_s=t_other, ratio_dense=_ratio(t_dense, t_torch),
+                             ratio_lazy=_ratio(t_lazy, t_torch), ratio_other_layout=_ratio(t_other, t_torch)))  # fmt: skip
             print(rows[-1], flush=True)
-    print("\n| deconv on ORL (r = 40, b = 32) | PyTorch s/epoch | ours dense | ratio | ours lazy | ratio "
-          "| lazy, image layout | ratio |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+    print(f"\n| deconv on ORL (r = 40, b = 32) | PyTorch s/epoch | ours dense, {args.layout} | ratio "
+          f"| ours lazy, {args.layout} | ratio | lazy, {other} layout | ratio |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
     for w in rows:
         print(f"| s = {w['stride']}, round {w['round']} | {_cell(w['torch_s'], '.3f')} | {w['dense_s']:.3f} | "
               f"{_cell(w['ratio_dense'], '.2f')} | {w['lazy_s']:.3f} | {_cell(w['ratio_lazy'], '.2f')} | "
-              f"{_cell(w['lazy_image_layout_s'], '.3f')} | {_cell(w['ratio_image_layout'], '.2f')} |")  # fmt: skip
+              f"{_cell(w['lazy_other_layout_s'], '.3f')} | {_cell(w['ratio_other_layout'], '.2f')} |")  # fmt: skip
     OUT.mkdir(exist_ok=True)
     (OUT / f"torch_deconv_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
 
@@ -211,8 +212,10 @@ def main(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model", choices=("shallow", "deconv"), default="shallow")
     parser.add_argument("--rounds", type=int, default=1, help="deconv: repeat the whole comparison")
-    parser.add_argument("--image-layout", action="store_true",
-                        help="deconv: also time the lazy fit with train_layout='image'")  # fmt: skip
+    parser.add_argument("--layout", choices=("image", "phase"), default="image",
+                        help="deconv: DeconvWNMF's train_layout (default: the library's, 'image')")  # fmt: skip
+    parser.add_argument("--compare-layouts", action="store_true",
+                        help="deconv: also time the lazy fit in the other train_layout")  # fmt: skip
     args = parser.parse_args(argv)
     if args.model == "deconv":
         return deconv_main(args)

@@ -161,10 +161,12 @@ def _host_reads_of_fit(make, X, epochs):
         lambda e: wnmf_np.DeepWNMF((2, 3), max_epochs=e, batch_size=4, random_state=0, dtype="float64"),
         lambda e: wnmf_np.DeconvWNMF(2, stride=2, image_shape=(4, 3), max_epochs=e, batch_size=4, random_state=0,
                                      dtype="float64"),  # fmt: skip
+        lambda e: wnmf_np.DeconvWNMF(2, stride=2, image_shape=(4, 3), max_epochs=e, batch_size=4, random_state=0,
+                                     dtype="float64", train_layout="phase"),  # fmt: skip
         lambda e: WNMF(3, max_epochs=e, batch_size=4, random_state=0, dtype="float64", nan_policy="omit",
                        loss_reduction="sum", l2_mode="penalty"),  # fmt: skip
     ],
-    ids=["wnmf-lazy", "wnmf-dense", "deep", "deconv", "wnmf-missing-sum"],
+    ids=["wnmf-lazy", "wnmf-dense", "deep", "deconv", "deconv-phase", "wnmf-missing-sum"],
 )
 def test_no_host_read_inside_the_training_step(monkeypatch, make):
     """The device path reads values back to the host a fixed number of times per epoch,

@@ -169,13 +169,16 @@ def test_train_layout_is_checked_and_followed_by_transform(rng, monkeypatch):
 
 def test_unmasked_kl_trains_on_the_images():
     """KL's f(0, 0) = ε/2 is not zero, so unpadded data are needed without a mask."""
-    model = DeconvModel(2, (5, 4), 2)
     X = np.ones((3, 20))
+    assert DeconvModel(2, (5, 4), 2).training_layout(X, None, "l1") is None  # "image" by default
+    model = DeconvModel(2, (5, 4), 2, train_layout="phase")
     assert model.training_layout(X, None, "kl") is None
     layout = model.training_layout(X, np.ones_like(X, dtype=bool), "kl")
     assert layout.X.shape == layout.observed.shape == (3, 2 * 2 * 4 * 3) and layout.entries_per_row == 20
     assert layout.observed.sum() == X.size
-    assert DeconvModel(2, (5, 4), 2, impl="numba").training_layout(X, None, "l1") is None
+    assert DeconvModel(2, (5, 4), 2, impl="numba", train_layout="phase").training_layout(X, None, "l1") is None
+    with pytest.raises(ValueError, match="train_layout"):
+        DeconvModel(2, (5, 4), 2, train_layout="phases")
 
 
 @pytest.mark.parametrize("stride", [1, 2, 4])

@@ -25,9 +25,10 @@ K = φη(H_b), T = the transposed convolution and T_F*, T_K* its adjoints (the k
 T is bilinear in (F, K), so the two adjoints are the exact partial derivatives; the
 factor gradient sums over the batch because W is shared, the kernel gradient is per image.
 
-Training: with the default kernels the driver trains on the data kept in the kernels'
-phase layout (:meth:`DeconvModel.training_layout`, :class:`PhaseLayoutStep`), which
-saves the image <-> phase copies of every step; Y and G then have that layout.
+Training: with ``train_layout="phase"`` (and the default kernels) the driver trains on
+the data kept in the kernels' phase layout (:meth:`DeconvModel.training_layout`,
+:class:`PhaseLayoutStep`), which saves the image <-> phase copies of every step; Y and G
+then have that layout.
 
 Latents (paper, section 3.3 and Table 4): "raw" flattens φη(H^(i)) into 4s²r values
 (C order: rank, then kernel row, then column); "sum" adds each rank's 2s × 2s kernel
@@ -45,7 +46,7 @@ from ._fit import TrainingLayout
 from ._shallow import _chain
 
 LATENTS = ("sum", "raw")
-TRAIN_LAYOUTS = ("phase", "image")
+TRAIN_LAYOUTS = ("image", "phase")
 
 
 class DeconvCache(NamedTuple):
@@ -74,16 +75,16 @@ class DeconvModel:
     impl : str, default "auto"
         Deconvolution implementation (see :func:`wnmf_np._deconv_ops.get_deconv_kernels`),
         chosen per backend on first use from the arrays' namespace.
-    train_layout : {"phase", "image"}, default "phase"
-        "phase": train on a copy of the data in the kernels' phase layout where the
-        kernels offer one (:meth:`training_layout`); "image": on the images as they are.
+    train_layout : {"image", "phase"}, default "image"
+        "image": train on the images as they are; "phase": on a copy of the data in the
+        kernels' phase layout where the kernels offer one (:meth:`training_layout`).
 
     The arguments are validated by the estimator.
     """
 
     sample_param = "H"
 
-    def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto", train_layout: str = "phase"):
+    def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto", train_layout: str = "image"):
         if train_layout not in TRAIN_LAYOUTS:
             raise ValueError(f"train_layout must be one of {TRAIN_LAYOUTS}, got {train_layout!r}.")
         self.n_components = int(n_components)
@@ -153,8 +154,8 @@ class DeconvModel:
         return _param_grads(dF, dK, cache, kernels)
 
     def training_layout(self, X, observed, loss_name: str):
-        """The training data in the kernels' phase layout, when they have one (see
-        :class:`wnmf_np._fit.TrainingLayout`); None otherwise.
+        """With ``train_layout="phase"``, the training data in the kernels' phase layout
+        when they have one (see :class:`wnmf_np._fit.TrainingLayout`); None otherwise.
 
         The padding is zero in both the data and the reconstruction, so it adds nothing
         to the L1, L2 and Huber losses; with a mask it is unobserved. Unmasked KL (whose

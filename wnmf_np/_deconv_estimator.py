@@ -51,14 +51,15 @@ class DeconvWNMF(BaseWNMF):
         What ``transform``/``fit_transform`` return (paper, Table 4): "raw" flattens
         φη(H^(i)) into 4s²r values, "sum" adds each rank's 2s × 2s kernel entries (r
         values). It only changes how latents are read, not the training.
-    train_layout : {"phase", "image"}, default "phase"
-        How the data are held while ``fit`` and ``transform`` train. "phase": a copy in
-        the deconvolution kernels' phase layout (``s²(hi+1)(wi+1)`` values per image, e.g.
-        10716 instead of 10304 for ORL at s = 2), which saves two copies per training
-        step (0-35 % of an epoch on the CPU in docs/performance.md, more at larger
-        strides) at the price of about twice the memory of X;
-        "image": the images as they are. Both give the same result up to rounding.
-        Out-of-core data and unmasked KL always train on the images.
+    train_layout : {"image", "phase"}, default "image"
+        How the data are held while ``fit`` and ``transform`` train. "image": the images
+        as they are (peak memory of a fit ≈ 1.4× X + parameters + optimizer state on
+        ORL). "phase": also a copy in the deconvolution kernels' phase layout
+        (``s²(hi+1)(wi+1)`` values per image, e.g. 10716 instead of 10304 for ORL at
+        s = 2), which saves two copies per training step (0-35 % of an epoch on the CPU
+        in docs/performance.md, more at larger strides) at the price of about twice the
+        memory (≈ 2.2×). Both give the same result up to rounding. Out-of-core data and
+        unmasked KL always train on the images.
     eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
@@ -94,7 +95,7 @@ class DeconvWNMF(BaseWNMF):
         stride=2,
         image_shape=None,
         latent="sum",
-        train_layout="phase",
+        train_layout="image",
         eta=0.1,
         l2=0.1,
         l2_mode="decoupled",
