@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 import tracemalloc
 from pathlib import Path
@@ -83,30 +82,16 @@ def quality(args):
 
 def torch_quality(X, y, args, epochs=600, b=32, lr=1e-3, wd=0.1, eta=0.1):
     """The paper's recipe in PyTorch, NMI checked every ``args.every`` epochs (untimed)."""
-    import torch
+    from bench_torch import TorchRecipe  # bench/ is on sys.path when this script runs
 
-    torch.set_num_threads(2)
-    n, m = X.shape
-    rng = np.random.default_rng(0)
-    a = math.sqrt(6 / 40)
-    W = torch.tensor(rng.uniform(-a, a, size=(m, 40)).astype(np.float32), requires_grad=True)
-    H = torch.tensor(rng.uniform(-a, a, size=(40, n)).astype(np.float32), requires_grad=True)
-    Xt = torch.tensor(X.T.astype(np.float32).copy())
-    opt = torch.optim.AdamW([W, H], lr=lr, weight_decay=wd)
-    act = torch.nn.LeakyReLU(eta)
+    recipe = TorchRecipe(X, 40, lr, wd, eta, seed=0, threads=2)
     train_time, log, hit = 0.0, [], None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        order = torch.as_tensor(rng.permutation(n))
-        for k in range(math.ceil(n / b)):
-            cols = order[k * b : (k + 1) * b]
-            loss = torch.nn.functional.l1_loss(act(W) @ act(H[:, cols]), Xt[:, cols])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        recipe.epoch(b)
         train_time += time.perf_counter() - start
         if epoch % args.every == 0:
-            score = _nmi40(act(H).detach().numpy().T, y)
+            score = _nmi40(recipe.latents(), y)
             log.append((epoch, round(train_time, 2), round(score, 2)))
             print(f"  torch epoch {epoch}: {train_time:.1f} s, NMI40 {score:.2f}", flush=True)
             if hit is None and score >= args.target:

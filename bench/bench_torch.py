@@ -49,33 +49,60 @@ def make_data(name, m, n, seed=0):
     return np.maximum(Z, 0)
 
 
-def torch_epochs(X, r, b, epochs, lr, wd, eta, seed, device, threads):
-    """Seconds per epoch of the PyTorch-autograd recipe (paper orientation)."""
-    import torch
+class TorchRecipe:
+    """The paper's recipe in PyTorch autograd (paper orientation, samples as columns).
 
-    torch.set_num_threads(threads)
-    n, m = X.shape
-    rng = np.random.default_rng(seed)
-    a = math.sqrt(6 / r)
-    W = torch.tensor(rng.uniform(-a, a, size=(m, r)).astype(np.float32), device=device, requires_grad=True)
-    H = torch.tensor(rng.uniform(-a, a, size=(n, r)).astype(np.float32).T.copy(), device=device, requires_grad=True)
-    Xt = torch.tensor(X.T.copy(), device=device)  # (m, n): samples as columns, as in the paper
-    opt = torch.optim.AdamW([W, H], lr=lr, weight_decay=wd)
-    act = torch.nn.LeakyReLU(eta)
-    times = []
-    for epoch in range(epochs + 1):
-        order = torch.as_tensor(rng.permutation(n), device=device)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    W (m, r) and H (r, n) are leaf tensors drawn He-uniform on ±sqrt(6 / r) from a NumPy
+    Generator (H drawn as (n, r), as wnmf_np draws it, then transposed), φη is
+    ``LeakyReLU(eta)``, the loss ``l1_loss`` of a batch of columns, and ``torch.optim.AdamW``
+    steps W and the whole H. Shared by the speed comparison here and the time-to-quality
+    run of ``bench_perf.py``.
+    """
+
+    def __init__(self, X, r, lr, wd, eta, seed, device="cpu", threads=2):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.torch, self.device = torch, device
+        n, m = X.shape
+        self.rng = np.random.default_rng(seed)
+        a = math.sqrt(6 / r)
+        W = self.rng.uniform(-a, a, size=(m, r)).astype(np.float32)
+        H = self.rng.uniform(-a, a, size=(n, r)).astype(np.float32).T.copy()
+        self.W = torch.tensor(W, device=device, requires_grad=True)
+        self.H = torch.tensor(H, device=device, requires_grad=True)
+        self.X = torch.tensor(np.asarray(X, dtype=np.float32).T.copy(), device=device)  # (m, n)
+        self.opt = torch.optim.AdamW([self.W, self.H], lr=lr, weight_decay=wd)
+        self.act = torch.nn.LeakyReLU(eta)
+
+    def epoch(self, b):
+        """One epoch of shuffled batches of ``b`` columns; returns the last batch's loss (a tensor)."""
+        n = self.X.shape[1]
+        order = self.torch.as_tensor(self.rng.permutation(n), device=self.device)
         for k in range(math.ceil(n / b)):
             cols = order[k * b : (k + 1) * b]
-            loss = torch.nn.functional.l1_loss(act(W) @ act(H[:, cols]), Xt[:, cols])
-            opt.zero_grad(set_to_none=True)
+            loss = self.torch.nn.functional.l1_loss(self.act(self.W) @ self.act(self.H[:, cols]), self.X[:, cols])
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            self.opt.step()
+        return loss
+
+    def latents(self):
+        """φη(H) as (n, r) NumPy, sklearn orientation."""
+        return self.act(self.H).detach().cpu().numpy().T
+
+
+def torch_epochs(X, r, b, epochs, lr, wd, eta, seed, device, threads):
+    """Seconds per epoch of the PyTorch-autograd recipe (median after a warm-up epoch)."""
+    recipe = TorchRecipe(X, r, lr, wd, eta, seed, device, threads)
+    times = []
+    for _ in range(epochs + 1):
         if device == "cuda":
-            torch.cuda.synchronize()
+            recipe.torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = recipe.epoch(b)
+        if device == "cuda":
+            recipe.torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return float(np.median(times[1:])), float(loss.item())
 
