@@ -24,6 +24,6 @@ timeout 130 python3 -m pytest -q -x -m gpu tests 2>&1 | tee "$OUT_DIR/gpu_tests.
 timeout 110 python3 bench/bench_torch.py --device cuda --epochs 3 --sizes orl mfeat imagenet 2>&1 | tee "$OUT_DIR/torch_cuda.log"
 cp bench/out/torch_cuda.json "$OUT_DIR/" 2>/dev/null || true
 # 3. the deconvolutional model on the GPU (PyTorch columns are dashes where torch is absent)
-timeout 50 python3 bench/bench_torch.py --device cuda --model deconv --epochs 2 2>&1 | tee "$OUT_DIR/torch_deconv_cuda.log"
+timeout 50 python3 bench/bench_torch.py --device cuda --model deconv --epochs 2 --compare-layouts 2>&1 | tee "$OUT_DIR/torch_deconv_cuda.log"
 cp bench/out/torch_deconv_cuda.json "$OUT_DIR/" 2>/dev/null || true
 echo "results in $OUT_DIR"
