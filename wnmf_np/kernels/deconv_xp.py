@@ -171,12 +171,17 @@ def forward_keep(F, K, out_shape, stride, *, xp=None):
         Valid for these ``F`` and ``K`` only (the caller must not change them in between).
     """
     xp = namespace_of(F) if xp is None else xp
+    Z, operands, g = _phase_product(F, K, out_shape, stride, xp)
+    return _phase_to_image(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g, xp, Z.dtype), operands
+
+
+def _phase_product(F, K, out_shape, stride, xp):
+    """The forward's GEMM in phase space: ``(Z (b*s*s, (hi+1)(wi+1)), operands, geometry)``."""
     F, K = xp.asarray(F), xp.asarray(K)
     g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
     dtype = result_dtype(xp, F, K)
     operands = PhaseOperands(_kernel_matrix(K, g, xp, dtype), _shifted_factors(F, g, xp, dtype))
-    Z = operands.Kmat @ operands.Fshift
-    return _phase_to_image(Z.reshape(g.b, g.s, g.s, g.hi + 1, g.wi + 1), g, xp, dtype), operands
+    return operands.Kmat @ operands.Fshift, operands, g
 
 
 def grad_factors(G, K, in_shape, stride, *, xp=None):
@@ -278,12 +283,17 @@ def grads(G, F, K, stride, *, need=("F", "K"), operands=None, xp=None):
     G, F, K = xp.asarray(G), xp.asarray(F), xp.asarray(K)
     g = check_deconv_operands(stride=stride, G=G, F=F, K=K)
     dtype = result_dtype(xp, G, F, K)
+    return _adjoints(_image_to_phase(G, g, xp, dtype), F, K, g, need, operands, xp, dtype)
+
+
+def _adjoints(Gph, F, K, g, need, operands, xp, dtype):
+    """``(dF, dK)`` from the phase-space gradient ``Gph`` (b*s*s, (hi+1)(wi+1)); the GEMM
+    operands are built here when the forward did not keep them."""
     if operands is None:
         operands = PhaseOperands(
             _kernel_matrix(K, g, xp, dtype) if "F" in need else None,
             _shifted_factors(F, g, xp, dtype) if "K" in need else None,
         )
-    Gph = _image_to_phase(G, g, xp, dtype)
     dF = _grad_factors_phase(Gph, operands.Kmat, g) if "F" in need else None
     dK = _grad_kernels_phase(Gph, operands.Fshift, g, xp) if "K" in need else None
     return dF, dK
@@ -340,11 +350,7 @@ def forward_phase_keep(F, K, out_shape, stride, *, xp=None):
     operands : PhaseOperands
     """
     xp = namespace_of(F) if xp is None else xp
-    F, K = xp.asarray(F), xp.asarray(K)
-    g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
-    dtype = result_dtype(xp, F, K)
-    operands = PhaseOperands(_kernel_matrix(K, g, xp, dtype), _shifted_factors(F, g, xp, dtype))
-    Z = operands.Kmat @ operands.Fshift
+    Z, operands, g = _phase_product(F, K, out_shape, stride, xp)
     _zero_cut(Z, g, xp)
     return Z.reshape(g.b, -1), operands
 
@@ -380,14 +386,6 @@ def grads_phase(Gph, F, K, out_shape, stride, *, need=("F", "K"), operands=None,
         )
     if not Gph.flags.c_contiguous:  # the in-place zeroing needs a view of the flat rows
         raise ValueError("Gph must be C-contiguous.")
-    dtype = result_dtype(xp, Gph, F, K)
     _zero_cut(Gph, g, xp)
-    if operands is None:
-        operands = PhaseOperands(
-            _kernel_matrix(K, g, xp, dtype) if "F" in need else None,
-            _shifted_factors(F, g, xp, dtype) if "K" in need else None,
-        )
     Gph = Gph.reshape(g.b * g.s * g.s, (g.hi + 1) * (g.wi + 1))
-    dF = _grad_factors_phase(Gph, operands.Kmat, g) if "F" in need else None
-    dK = _grad_kernels_phase(Gph, operands.Fshift, g, xp) if "K" in need else None
-    return dF, dK
+    return _adjoints(Gph, F, K, g, need, operands, xp, result_dtype(xp, Gph, F, K))
