@@ -18,6 +18,7 @@ from ._init import INITS
 from ._losses import KL_EPS, LossSpec
 from ._optim import AdamWConfig
 from ._persistence import CheckpointMixin
+from ._regularization import L2_MODES, OBJECTIVE_MODES, make_l2_weights
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
 from ._streaming import StreamingMixin
 from ._validation import (
@@ -30,9 +31,9 @@ from ._validation import (
     check_random_state_seed,
 )
 from .kernels import get_kernels
+from .metrics import negativity
 
 LOSS_NAMES = ("l1", "l2", "huber", "kl")
-L2_MODES = ("decoupled", "penalty")
 
 
 class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
@@ -63,6 +64,11 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         check_option("l2_mode", self.l2_mode, L2_MODES)
         check_option("loss", self.loss, LOSS_NAMES)
         check_option("loss_reduction", getattr(self, "loss_reduction", "mean"), ("mean", "sum"))
+        if self.l2_mode in OBJECTIVE_MODES and getattr(self, "loss_reduction", "mean") != "mean":
+            raise ValueError(
+                f"loss_reduction='sum' cannot be combined with l2_mode={self.l2_mode!r}: that form fixes "
+                "the weighting of loss and penalty itself; use loss_reduction='mean'."
+            )
         check_float("huber_delta", self.huber_delta, low=0.0, low_open=True)
         if not callable(self.eta_schedule):
             check_option("eta_schedule", self.eta_schedule, ETA_SCHEDULES)
@@ -90,22 +96,28 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         return {"dtype": check_dtype(self.dtype)}
 
     def _train_config(
-        self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False
+        self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
+        *, model=None, n_features: int | None = None, n_entries: int | None = None,
     ) -> TrainConfig:
+        """The driver's configuration; ``model``, ``n_features`` and ``n_entries`` (observed
+        entries of X) size the λ weights of the objective forms (:mod:`wnmf_np._regularization`)."""
         steps_per_epoch = -(-n_samples // min(int(self.batch_size), n_samples))  # as the driver batches
-        decoupled = self.l2_mode == "decoupled"
         optimizer = AdamWConfig(
             lr=float(self.lr),
             beta1=float(self.betas[0]),
             beta2=float(self.betas[1]),
             eps=float(self.adam_eps),
-            weight_decay=float(self.l2) if decoupled else 0.0,
-            l2_penalty=0.0 if decoupled else float(self.l2),
         )
+        model = self.model_ if model is None else model
+        n_features = self.n_features_in_ if n_features is None else n_features
+        shapes = model.param_shapes(n_samples, n_features)
+        n_entries = n_samples * n_features if n_entries is None else n_entries
+        l2 = make_l2_weights(self.l2_mode, float(self.l2), model, shapes, n_entries)
         param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
         return TrainConfig(
             loss=LossSpec(self.loss, param),
             optimizer=optimizer,
+            l2=l2,
             batch_size=int(self.batch_size),
             max_epochs=max_epochs,
             eta_schedule=eta_schedule,
@@ -206,7 +218,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             params = self._init_params(model, n_samples, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
             state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
-        config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit")
+        config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit", model=model,
+                                    n_features=n_features, n_entries=_observed_count(X, observed))  # fmt: skip
         live = {}  # the driver puts its TrainState here as soon as it exists
         config.callback = self._checkpointing_callback(
             config.callback, live, model, params, X, observed, backend, eta_schedule
@@ -273,6 +286,11 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         # a mid-training checkpoint skips the full-data pass (it is recomputed at the end)
         self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
         self._set_derived(backend)
+        self.negativity_ = {name: negativity(A) for name, A in self._factors().items()}
+
+    def _factors(self) -> dict:
+        """The fitted factors whose negativity ``negativity_`` reports (subclass hook)."""
+        return {"components": self.components_, "latents": self.latents_}
 
     def _model_for_transform(self):
         """The model ``transform`` trains with (subclass hook; the fitted one by default)."""
@@ -340,7 +358,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in source.row_blocks()]
         params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
-        config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True)
+        config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True,
+                                    n_entries=_observed_count(X, observed))  # fmt: skip
         kernels = get_kernels(backend.name)
         train(self._model_for_transform(), params, X, observed, config, backend, kernels, rng,
               trainable=(self.model_.sample_param,))  # fmt: skip
@@ -350,3 +369,10 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""
         check_is_fitted(self)
         return self._decode(Z)
+
+
+def _observed_count(X, observed) -> int:
+    """Number of observed entries of X (all of them without a mask)."""
+    if observed is None:
+        return int(X.shape[0]) * int(X.shape[1])
+    return int(observed.sum())

@@ -178,6 +178,10 @@ class DeconvWNMF(BaseWNMF):
         latent = check_option("latent", self.latent, LATENTS)
         return self.model_.latents(leaky_relu(params["H"], eta), latent)
 
+    def _factors(self) -> dict:
+        """The factor images φη(W) and the per-image kernels φη(H) (not the summed latents)."""
+        return {"components": self.components_, "kernels": self.kernels_}
+
     def _set_derived(self, backend) -> None:
         """components_, kernels_ and latents_ from ``params_``."""
         self.image_shape_ = self.model_.image_shape

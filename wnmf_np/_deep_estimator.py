@@ -149,6 +149,11 @@ class DeepWNMF(BaseWNMF):
         """Layer-1 latents φη(H); :meth:`_layer` lifts them to other layers."""
         return leaky_relu(params["H"], eta)
 
+    def _factors(self) -> dict:
+        """φη(W_l) of every layer ("W1" … "WL") and the latents φη(H)."""
+        factors = {name: leaky_relu(self.params_[name], self.final_eta_) for name in self.model_.names}
+        return {**factors, "latents": self.latents_}
+
     def _set_derived(self, backend) -> None:
         """components_, layer_components_, latents_ and layer_latents_ from ``params_``."""
         xp = backend.xp

@@ -29,6 +29,7 @@ from ._backend import Backend
 from ._data import InMemoryData, OutOfCoreData
 from ._losses import LossSpec
 from ._optim import AdamWConfig, AdamWState, init_state
+from ._regularization import OBJECTIVE_MODES, L2Weights, weights_of_optimizer
 from .kernels import KernelSet
 
 H_UPDATES = ("lazy", "dense")
@@ -50,13 +51,15 @@ class TrainConfig:
     ----------
     loss : LossSpec
     optimizer : AdamWConfig
-        ``weight_decay`` / ``l2_penalty`` carry λ in the decoupled / penalty form.
+        lr, betas, eps; its ``weight_decay`` / ``l2_penalty`` are used only when ``l2`` is None.
     batch_size, max_epochs : int
     eta_schedule : callable epoch -> η
     lr_schedule : callable step -> factor of ``optimizer.lr``
     h_update : {"lazy", "dense"}
     latent_lr_factor : float
         The per-sample parameter (latents) steps with ``lr * latent_lr_factor``.
+    l2 : L2Weights or None
+        The per-step coefficients of λ (:mod:`wnmf_np._regularization`); None: no λ.
     loss_reduction : {"mean", "sum"}
         "sum" multiplies the mean-reduced batch loss and its gradient by the number of
         observed entries of the batch (the paper's ‖X_b − Y_b‖₁). Under Adam this only
@@ -81,6 +84,7 @@ class TrainConfig:
     eta_schedule: Callable[[int], float]
     lr_schedule: Callable[[int], float]
     h_update: str = "lazy"
+    l2: L2Weights | None = None
     latent_lr_factor: float = 1.0
     row_independent: bool = False
     loss_reduction: str = "mean"
@@ -253,30 +257,43 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
         Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
     grads = model.backward(Y, cache, need=trainable, kernels=kernels)
     o = config.optimizer
+    l2 = config.l2 if config.l2 is not None else weights_of_optimizer(o)
     for name in trainable:
-        lr_p = lr * config.latent_lr_factor if name == sample else lr
-        hyper = (lr_p, o.beta1, o.beta2, o.eps, o.weight_decay, o.l2_penalty)
         st: AdamWState = state.opt[name]
         g = xp.ascontiguousarray(grads[name])
         if name != sample:
             t = st.step + 1
-            kernels.adamw_(params[name], g, st.m, st.v, t, *hyper)
+            kernels.adamw_(params[name], g, st.m, st.v, t, lr, o.beta1, o.beta2, o.eps, l2.weight_decay,
+                           l2.coefficient(name))  # fmt: skip
             state.opt[name] = st._replace(step=t)
-        elif config.h_update == "lazy":
-            kernels.adamw_rows_(params[name], g, rows, st.m, st.v, st.step, *hyper)
-        else:  # dense: what a framework optimizer over the whole H does
-            full = xp.zeros_like(params[name])
-            full[rows] = g
-            t = st.step + 1
-            kernels.adamw_(params[name], full, st.m, st.v, t, *hyper)
-            state.opt[name] = st._replace(step=t)
+            continue
+        lr_h = lr * config.latent_lr_factor
+        c = l2.sample_coefficient(len(rows), config.row_independent)
+        if config.h_update == "lazy":
+            kernels.adamw_rows_(params[name], g, rows, st.m, st.v, st.step, lr_h, o.beta1, o.beta2, o.eps,
+                                l2.weight_decay, c)  # fmt: skip
+            continue
+        # dense: what a framework optimizer over the whole H does; the objective forms
+        # penalise the batch rows only (their mini-batch estimate), "penalty" all rows
+        full = xp.zeros_like(params[name])
+        rows_only = l2.mode in OBJECTIVE_MODES
+        full[rows] = g + (2.0 * c) * params[name][rows] if rows_only and c else g
+        t = st.step + 1
+        kernels.adamw_(params[name], full, st.m, st.v, t, lr_h, o.beta1, o.beta2, o.eps, l2.weight_decay,
+                       0.0 if rows_only else c)  # fmt: skip
+        state.opt[name] = st._replace(step=t)
     return value
 
 
 def _early_stop(state: TrainState, loss: float, config: TrainConfig) -> bool:
+    """Count epochs without a relative improvement of ``tol``; True when it is time to stop.
+
+    The first epoch always improves on the initial ``best_loss = inf`` (``inf - tol·inf``
+    would be NaN, and no loss is below NaN).
+    """
     if config.n_iter_no_change is None or config.row_independent:
         return False
-    if loss < state.best_loss - config.tol * abs(state.best_loss):
+    if not math.isfinite(state.best_loss) or loss < state.best_loss - config.tol * abs(state.best_loss):
         state.best_loss = loss
         state.epochs_no_improve = 0
         return False

@@ -51,7 +51,9 @@ class StreamingMixin:
                 state.opt[k] = previous.opt[k]
             state.step, state.loss_curve = previous.step, list(previous.loss_curve)
         eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
-        config = self._train_config(1, n_new, eta_schedule, "partial_fit")
+        n_obs = n_new * n_features if observed is None else int(observed.sum())
+        config = self._train_config(1, n_new, eta_schedule, "partial_fit", model=model, n_features=n_features,
+                                    n_entries=n_obs)  # fmt: skip
         config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
         config.n_iter_no_change = None
         state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
