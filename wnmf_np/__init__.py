@@ -12,6 +12,7 @@ from ._deep_estimator import DeepWNMF
 from ._fit import DivergenceError
 from ._mu import MultiplicativeNMF
 from ._mu_deep import DeepMultiplicativeNMF
+from ._unfold import UnfoldedNMF
 from ._wnmf import WNMF, wnmf
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "DeconvWNMF",
     "MultiplicativeNMF",
     "DeepMultiplicativeNMF",
+    "UnfoldedNMF",
     "BackendUnavailableError",
     "CheckpointError",
     "DivergenceError",
