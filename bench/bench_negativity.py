@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from wnmf_np import WNMF, DeconvWNMF, DeepWNMF  # noqa: E402
 from wnmf_np.datasets import load_mfeat, load_orl  # noqa: E402
+from wnmf_np._regularization import objective_weights  # noqa: E402
 from wnmf_np.metrics import clustering_nmi  # noqa: E402
 
 RANKS = {"orl": 40, "mfeat": 10, "yale": 15, "digits": 10, "synth": 10}
@@ -98,9 +99,14 @@ def run_one(kind, name, X, y, shape, rank, lam, seed, settings, with_nmi):
     start = time.perf_counter()
     model.fit(X)
     elapsed = time.perf_counter() - start
-    X_hat = model.inverse_transform(model.latents_)
+    core = model.model_
+    X_hat = np.asarray(core.reconstruct(model.params_, model.params_[core.sample_param], model.final_eta_)).reshape(X.shape)
+    shapes = {k: v.shape for k, v in model.params_.items()}
+    alpha = objective_weights(model.model_, shapes, 1.0, "objective", X.size)  # λ = 1: scaled below
+    penalty = sum(a * float((np.asarray(model.params_[k]) ** 2).sum()) for k, a in alpha.items())
     out = {
         "time_s": elapsed,
+        "objective": float(np.abs(X_hat - X).mean()) + lam * penalty,  # F of l2_mode="objective" (L1)
         "rel_fro": float(np.linalg.norm(X_hat - X) / np.linalg.norm(X)),
         "rel_l1": float(np.abs(X_hat - X).sum() / np.abs(X).sum()),
     }
@@ -115,6 +121,24 @@ def run_one(kind, name, X, y, shape, rank, lam, seed, settings, with_nmi):
     return out
 
 
+def render(jsonl: str, md: str, title: str) -> None:
+    """Markdown table of the rows of a JSON-lines file written by ``--out``."""
+    rows = [json.loads(line) for line in open(jsonl)]
+    factors = sorted({k.split(".")[0] for r in rows for k in r["mean"] if "." in k}, key=lambda f: (f != "components", f))
+    head = ["data (rank)", "form", "λ", "seeds"] + [f"neg. mass {f} (%)" for f in factors]
+    head += [f"min/max {f}" for f in factors] + ["rel. error (Frob.)", "NMI", "time (s)"]
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["mean"]
+        cells = [f"{r['data']} ({r['rank']})", str(r["settings"].get("l2_mode", "objective")), f"{r['l2']:g}", str(r["seeds"])]
+        cells += [f"{100 * m[f + '.neg_mass']:.2f}" if f + ".neg_mass" in m else "—" for f in factors]
+        cells += [f"{m[f + '.min_over_max']:.4f}" if f + ".min_over_max" in m else "—" for f in factors]
+        cells += [f"{m['rel_fro']:.4f}", f"{m['nmi']:.2f}" if "nmi" in m else "—", f"{m['time_s']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    Path(md).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", nargs="+", default=["orl", "mfeat", "yale", "digits", "synth"])
@@ -125,7 +149,11 @@ def main(argv=None):
     parser.add_argument("--rank", type=int, default=None)
     parser.add_argument("--nmi", action="store_true", help="also the k-means NMI (k = number of classes)")
     parser.add_argument("--out", default=None, help="append the rows to this JSON-lines file")
+    parser.add_argument("--render", nargs=2, metavar=("JSONL", "MD"), help="only write the markdown table of JSONL to MD")
+    parser.add_argument("--title", default="Negativity of the factors by λ")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(*args.render, args.title)
     settings = parse_settings(args.set)
     print(f"# {' '.join(sys.argv)}  ({platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.2f})")
     for name in args.data:

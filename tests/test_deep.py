@@ -96,7 +96,7 @@ def deep_data(rng):
     return X / X.max()
 
 
-FIT = dict(init="random_nonneg", lr=3e-2, lr_schedule="cosine", max_epochs=300, batch_size=16, l2=0.01,
+FIT = dict(init="random_nonneg", lr=3e-2, lr_schedule="cosine", max_epochs=300, batch_size=16, l2=0.003,
            n_iter_no_change=None, random_state=0, dtype="float64")  # fmt: skip
 
 

@@ -226,9 +226,9 @@ def test_transform_of_a_subset_equals_the_rows_of_the_full_transform(data):
 
 def test_sum_reduction_matters_only_against_an_explicit_penalty(data):
     # batches of equal size (120 / 20), so that the two scalings differ by one constant
-    kw = dict(max_epochs=5, batch_size=20, random_state=0, dtype="float64", adam_eps=1e-12)
-    mean = WNMF(3, **kw).fit(data)
-    total = WNMF(3, loss_reduction="sum", **kw).fit(data)
+    kw = dict(max_epochs=5, batch_size=20, random_state=0, dtype="float64", adam_eps=1e-12, l2=0.1)
+    mean = WNMF(3, l2_mode="decoupled", **kw).fit(data)
+    total = WNMF(3, l2_mode="decoupled", loss_reduction="sum", **kw).fit(data)
     # Adam is invariant to the scale of the gradient (up to eps): same factors
     np.testing.assert_allclose(total.params_["W"], mean.params_["W"], rtol=1e-6, atol=1e-9)
     assert total.loss_curve_[0] == pytest.approx(mean.loss_curve_[0] * 20 * data.shape[1], rel=1e-9)

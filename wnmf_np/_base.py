@@ -18,7 +18,7 @@ from ._init import INITS
 from ._losses import KL_EPS, LossSpec
 from ._optim import AdamWConfig
 from ._persistence import CheckpointMixin
-from ._regularization import L2_MODES, OBJECTIVE_MODES, make_l2_weights
+from ._regularization import L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
 from ._streaming import StreamingMixin
 from ._validation import (
@@ -60,7 +60,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
     def _validate_common(self) -> dict:
         """Check the shared hyper-parameters; return the derived settings."""
         check_float("eta", self.eta, low=0.0, high=1.0)
-        check_float("l2", self.l2, low=0.0)
+        if not (isinstance(self.l2, str) and self.l2 == "auto"):
+            check_float("l2", self.l2, low=0.0)
         check_option("l2_mode", self.l2_mode, L2_MODES)
         check_option("loss", self.loss, LOSS_NAMES)
         check_option("loss_reduction", getattr(self, "loss_reduction", "mean"), ("mean", "sum"))
@@ -112,7 +113,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         n_features = self.n_features_in_ if n_features is None else n_features
         shapes = model.param_shapes(n_samples, n_features)
         n_entries = n_samples * n_features if n_entries is None else n_entries
-        l2 = make_l2_weights(self.l2_mode, float(self.l2), model, shapes, n_entries)
+        l2 = make_l2_weights(self.l2_mode, resolve_l2(self.l2, self.loss), model, shapes, n_entries)
         param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
         return TrainConfig(
             loss=LossSpec(self.loss, param),

@@ -65,13 +65,16 @@ class DeconvWNMF(BaseWNMF):
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=200``,
         ``latent_lr=3e-2`` (measured on ORL,
-        docs/deep_and_deconv.md); the others are the same. λ (``l2``) regularises W and every
+        docs/deep_and_deconv.md); the others are the same. λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np._regularization`) regularises W and every
         H^(i). ``init="he_uniform"`` draws both uniform on ±sqrt(6 / 4r): each output pixel
         sums 4r products (2 × 2 overlapping taps per rank), the analogue of the rank r of
         the matrix product.
 
     Attributes
     ----------
+    negativity_ : dict of str -> dict
+        Negativity (:func:`wnmf_np.metrics.negativity`) of "components" (φη(W)) and
+        "kernels" (φη(H)).
     components_ : array of shape (n_components, hi, wi)
         φη(W), the learnt factor images, (hi, wi) = (ceil(h/s), ceil(w/s)). Unlike WNMF's,
         these are smaller than the images and are not a (n_components, n_features) basis.
@@ -97,8 +100,8 @@ class DeconvWNMF(BaseWNMF):
         latent="sum",
         train_layout="image",
         eta=0.1,
-        l2=0.1,
-        l2_mode="decoupled",
+        l2="auto",
+        l2_mode="objective",
         loss="l1",
         loss_reduction="mean",
         huber_delta=1.0,

@@ -56,12 +56,15 @@ class DeepWNMF(BaseWNMF):
     nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
         ``latent_lr=3e-2`` (measured on ORL, docs/deep_and_deconv.md); the others are
-        the same. λ (``l2``) regularises every W_l and
+        the same. λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np._regularization`) regularises every W_l and
         H; ``init="he_uniform"`` draws each factor uniform on ±sqrt(6 / fan_in) with
         fan_in the inner dimension of its product: r_l for W_l, r_1 for H.
 
     Attributes
     ----------
+    negativity_ : dict of str -> dict
+        Negativity (:func:`wnmf_np.metrics.negativity`) of every layer's φη(W_l) ("W1" …
+        "WL") and of the latents φη(H) ("latents").
     components_ : array of shape (r_1, n_features)
         φη(W_1)ᵀ ⋯ φη(W_L)ᵀ, the full product basis: X ≈ latents_ @ components_.
     layer_components_ : list of L arrays, the l-th of shape (r_l, n_features)
@@ -84,8 +87,8 @@ class DeepWNMF(BaseWNMF):
         ranks=(20, 40),
         *,
         eta=0.1,
-        l2=0.1,
-        l2_mode="decoupled",
+        l2="auto",
+        l2_mode="objective",
         loss="l1",
         loss_reduction="mean",
         huber_delta=1.0,

@@ -29,21 +29,36 @@ class WNMF(BaseWNMF):
     eta : float in [0, 1], default 0.1
         Slope of φη on negatives: 1 = plain MF, 0 = ReLU (hard NMF, hard to optimise).
         With an η schedule, the final η.
-    l2 : float >= 0, default 0.1
-        λ of the L2 regularisation of both factors.
-    l2_mode : {"decoupled", "penalty"}, default "decoupled"
-        ``"decoupled"``: AdamW's decoupled weight decay, p ← p(1 − lr λ) each update (the
-        paper's recipe, AdamW with weight decay λ). ``"penalty"``: the explicit term
-        λ(‖W‖² + ‖H_b‖²) added to the mini-batch objective, whose gradient 2λp goes
-        through Adam's normalisation. See docs/math.md for the difference at η = 0.
+    l2 : float >= 0 or "auto", default "auto"
+        λ, the weight of the L2 regularisation of both factors. It is what keeps the
+        negative parts small: in ``l2_mode="objective"`` a negative entry of φη(·) settles
+        at about −η² ĝ/(2λ) times a typical positive one (ĝ ≤ 1, docs/math.md); λ = 0
+        gives signed, eigenface-like factors. "auto": 0.03 for the L1 loss, which gives
+        ≤ 1 % negative mass in both factors on every data set measured
+        (docs/results/negativity.md), and 0.003 for the L2, Huber and KL losses, whose
+        gradients shrink with the residual so that the same λ weighs ten times more.
+        Its meaning depends on ``l2_mode``; in ``"eq9"`` it is the paper's λ (0.1 there).
+    l2_mode : {"objective", "eq9", "penalty", "decoupled"}, default "objective"
+        How λ enters training (:mod:`wnmf_np._regularization`, docs/math.md):
+
+        - ``"objective"``: mini-batch AdamW on the per-entry form of eq. (9),
+          F = ℓ̄ + λ (‖W‖²/n_features + ‖H‖²/n_samples), ℓ̄ the mean loss per entry; a step
+          on the batch B of b samples uses ℓ̄_B + λ‖W‖²/n_features + λ‖H_B‖²/b, which adds
+          up to F over an epoch. F is eq. (9) with λ√(n_samples·n_features), up to a
+          rescaling of W and H; λ means the same on any data size and scale (for L1/KL).
+        - ``"eq9"``: the paper's eq. (9) literally, ‖X − φη(H)φη(W)ᵀ‖₁ + λ(‖W‖² + ‖H‖²),
+          with the same mini-batch weighting; the effect of λ depends on the data's size.
+        - ``"penalty"``: λ(‖W‖² + ‖H_B‖²) added to every step's loss (W's penalty then
+          counts n/b times as often as the latents'; kept for comparison).
+        - ``"decoupled"``: AdamW's decoupled weight decay, p ← p(1 − lr λ) per update (the
+          library's earlier default; under Adam it barely changes the negativity).
     loss : {"l1", "l2", "huber", "kl"}, default "l1"
         Mean reduction over observed entries; see :mod:`wnmf_np._losses`. "kl" needs X >= 0.
     loss_reduction : {"mean", "sum"}, default "mean"
         "mean": the loss is averaged over the observed entries of the batch (PyTorch's
         default). "sum": summed, the paper's ‖X_b − Y_b‖₁. Adam is invariant to the
-        scale of the loss, so this matters only against an explicit penalty
-        (``l2_mode="penalty"``): with "mean" a penalty of λ = 0.1 outweighs the tiny
-        per-entry loss gradients; with "sum" it acts as in the paper (docs/results).
+        scale of the loss, so this matters only against ``l2_mode="penalty"``; the
+        objective forms fix the weighting themselves and require "mean".
     huber_delta : float > 0, default 1.0
         Threshold δ of the Huber loss.
     eta_schedule : {"constant", "linear", "cosine"} or callable, default "constant"
@@ -109,6 +124,10 @@ class WNMF(BaseWNMF):
         Epochs run.
     reconstruction_err_ : float
         ‖X − φη(H) φη(W)‖_F over the observed entries.
+    negativity_ : dict of str -> dict
+        For "components" (φη(W)ᵀ) and "latents" (φη(H)): ``frac_negative`` (fraction of
+        entries < 0), ``negative_mass`` (Σ|a₋| / Σ|a|), ``min`` and ``max``; see
+        :func:`wnmf_np.metrics.negativity`.
     final_eta_ : float
         η at the end of training (used by transform).
     n_features_in_ : int
@@ -119,8 +138,8 @@ class WNMF(BaseWNMF):
         n_components,
         *,
         eta=0.1,
-        l2=0.1,
-        l2_mode="decoupled",
+        l2="auto",
+        l2_mode="objective",
         loss="l1",
         loss_reduction="mean",
         huber_delta=1.0,

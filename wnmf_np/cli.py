@@ -30,8 +30,10 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-r", "--n-components", type=int, default=None, help="rank (default: 40 for orl and mfeat, as in docs/results; else the number of classes, or 10)")
     fit.add_argument("--model", choices=("wnmf", "mu"), default="wnmf", help="WNMF or multiplicative-update NMF")
     fit.add_argument("--loss", choices=("l1", "l2", "huber", "kl"), default="l1")
-    fit.add_argument("--eta", type=float, default=0.1)
-    fit.add_argument("--l2", type=float, default=0.1)
+    fit.add_argument("--eta", type=float, default=None, help="WNMF: slope of φη on negatives (default 0.1)")
+    fit.add_argument("--l2", type=float, default=None, help="λ of WNMF (default 0.03)")
+    fit.add_argument("--l2-mode", choices=("objective", "eq9", "penalty", "decoupled"), default=None,
+                     help="how λ enters training (default objective; see help(wnmf_np.WNMF))")
     fit.add_argument("--max-epochs", type=int, default=None, help="epochs (WNMF) or iterations (MU)")
     fit.add_argument("--batch-size", type=int, default=None)
     fit.add_argument("--lr", type=float, default=None)
@@ -75,13 +77,15 @@ def _make_model(args, n_components: int):
         return MultiplicativeNMF(n_components, verbose=0 if args.quiet else 1, **common, **kw)
     from ._wnmf import WNMF
 
-    kw = {k: v for k, v in (("max_epochs", args.max_epochs), ("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
-    return WNMF(n_components, loss=args.loss, eta=args.eta, l2=args.l2, verbose=0 if args.quiet else 1, **common, **kw)
+    options = (("max_epochs", args.max_epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("eta", args.eta),
+               ("l2", args.l2), ("l2_mode", args.l2_mode))  # fmt: skip
+    kw = {k: v for k, v in options if v is not None}
+    return WNMF(n_components, loss=args.loss, verbose=0 if args.quiet else 1, **common, **kw)
 
 
 def run_fit(args) -> int:
     from ._backend import to_numpy
-    from .metrics import clustering_nmi, factor_stats
+    from .metrics import clustering_nmi, negativity
 
     X, y, source = _load(args)
     n_classes = None if y is None else len(np.unique(y))
@@ -96,9 +100,10 @@ def run_fit(args) -> int:
     rel = model.reconstruction_err_ / float(np.linalg.norm(np.nan_to_num(np.asarray(X, dtype=float))))
     print(f"fit: {elapsed:.1f} s, {model.n_iter_} {'iterations' if args.model == 'mu' else 'epochs'}")
     print(f"reconstruction error: Frobenius {model.reconstruction_err_:.5g} (relative {rel:.4f})")
-    for name, A in (("components", components), ("latents", Z)):
-        s = factor_stats(A)
-        print(f"{name}: min {s['min']:.4g}, fraction < 0 {s['frac_negative']:.4f}, negative mass {s['negative_mass']:.2e}")
+    stats = getattr(model, "negativity_", None) or {"components": negativity(components), "latents": negativity(Z)}
+    for name, s in stats.items():
+        print(f"{name}: min/max {s['min']:.4g}/{s['max']:.4g}, fraction < 0 {s['frac_negative']:.4f}, "
+              f"negative mass {100 * s['negative_mass']:.2f} %")
     if y is not None:
         k = args.clusters or n_classes
         res = clustering_nmi(Z, y, k, n_runs=5, random_state=0)
