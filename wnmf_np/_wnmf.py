@@ -35,8 +35,9 @@ class WNMF(BaseWNMF):
         at about −η² ĝ/(2λ) times a typical positive one (ĝ ≤ 1, docs/math.md); λ = 0
         gives signed, eigenface-like factors. "auto": 0.03 for the L1 loss, which gives
         ≤ 1 % negative mass in both factors on every data set measured
-        (docs/results/negativity.md), and 0.003 for the L2, Huber and KL losses, whose
-        gradients shrink with the residual so that the same λ weighs ten times more.
+        (docs/results/negativity.md), and 0.01 for the L2, Huber and KL losses: their
+        gradients shrink with the residual, so the λ they need depends on how well the
+        data can be fitted (L2: 0.001 suffices on ORL, multi-feature needs 0.01).
         Its meaning depends on ``l2_mode``; in ``"eq9"`` it is the paper's λ (0.1 there).
     l2_mode : {"objective", "eq9", "penalty", "decoupled"}, default "objective"
         How λ enters training (:mod:`wnmf_np._regularization`, docs/math.md):
