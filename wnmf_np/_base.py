@@ -30,6 +30,7 @@ from ._validation import (
     check_option,
     check_random_state_seed,
 )
+from ._threads import check_n_threads, limit_threads
 from .kernels import get_kernels
 from .metrics import negativity
 
@@ -92,6 +93,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         check_option("backend", self.backend, BACKENDS)
         check_option("nan_policy", self.nan_policy, NAN_POLICIES)
         check_int("verbose", self.verbose, low=0)
+        check_n_threads(getattr(self, "n_threads", None))
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
         return {"dtype": check_dtype(self.dtype)}
@@ -192,12 +194,14 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         interrupted (KeyboardInterrupt), the state reached so far is kept on the
         estimator, so ``fit(X, resume=True)`` continues it and ``save`` can store it.
         """
-        self._fit(X, mask, resume=resume)
+        with limit_threads(getattr(self, "n_threads", None)):
+            self._fit(X, mask, resume=resume)
         return self
 
     def fit_transform(self, X, y=None, *, mask=None):
         """Fit and return the latents φη(H) of the training samples, (n_samples, n_latent)."""
-        self._fit(X, mask)
+        with limit_threads(getattr(self, "n_threads", None)):
+            self._fit(X, mask)
         return self._latents_of(self.params_, self.final_eta_)
 
     def _fit(self, X, mask, resume=False):
@@ -352,6 +356,10 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         Z : array of shape (n_samples_new, n_latent), on X's backend
         """
         check_is_fitted(self)
+        with limit_threads(getattr(self, "n_threads", None)):
+            return self._transform(X, mask)
+
+    def _transform(self, X, mask):
         backend, X, observed = self._prepare(X, mask, reset=False)
         rng = check_random_state_seed(self.random_state)
         params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}

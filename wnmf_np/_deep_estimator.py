@@ -53,7 +53,7 @@ class DeepWNMF(BaseWNMF):
         (r_l) to layer l + 1 (r_{l+1}, the data for l = L). The paper uses (20, 40) on ORL.
     eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
     lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
-    nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
+    n_threads, nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
         ``latent_lr=3e-2`` (measured on ORL, docs/deep_and_deconv.md); the others are
         the same. λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np._regularization`) regularises every W_l and
@@ -106,6 +106,7 @@ class DeepWNMF(BaseWNMF):
         h_update="lazy",
         backend="auto",
         dtype="float32",
+        n_threads=None,
         nan_policy="raise",
         random_state=None,
         verbose=0,
@@ -134,6 +135,7 @@ class DeepWNMF(BaseWNMF):
         self.h_update = h_update
         self.backend = backend
         self.dtype = dtype
+        self.n_threads = n_threads
         self.nan_policy = nan_policy
         self.random_state = random_state
         self.verbose = verbose

@@ -30,6 +30,7 @@ from ._mu_updates import (
     update_H,
     update_W,
 )
+from ._threads import limit_threads
 from ._validation import (
     check_data,
     check_dtype,
@@ -143,6 +144,9 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         are left out of ``D_β`` and of the updates (weighted MU rule).
     random_state : int, Generator or None
     verbose : int
+    n_threads : int >= 1 or None, default None
+        Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit`` and
+        ``transform`` (restored afterwards); None leaves the process's settings.
 
     Attributes
     ----------
@@ -184,6 +188,7 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         nan_policy="raise",
         random_state=None,
         verbose=0,
+        n_threads=None,
     ):
         self.n_components = n_components
         self.beta_loss = beta_loss
@@ -197,6 +202,7 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         self.nan_policy = nan_policy
         self.random_state = random_state
         self.verbose = verbose
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ checking
     def _check_params(self):
@@ -255,27 +261,28 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         W, H : array-like, optional
             Initial factors, required (and only used) with ``init="custom"``.
         """
-        beta, dtype = self._check_params()
-        backend = resolve_backend(self.backend, X)
-        prob = self._problem(X, mask, beta, dtype, backend)
-        rng = check_random_state_seed(self.random_state)
-        W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
-        res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
-        if not res.converged and self.tol > 0 and self.max_iter > 0:
-            warnings.warn(
-                f"MultiplicativeNMF: max_iter={self.max_iter} reached before the objective "
-                f"converged (tol={self.tol}); increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self.components_ = res.H
-        self.n_components_ = int(self.n_components)
-        self.n_features_in_ = int(prob.X.shape[1])
-        self.n_iter_ = int(res.n_iter)
-        self.reconstruction_err_ = reconstruction_error(res.divergence)
-        self.loss_curve_ = [float(v) for v in res.losses]
-        self._beta = beta
-        return res.W
+        with limit_threads(self.n_threads):
+            beta, dtype = self._check_params()
+            backend = resolve_backend(self.backend, X)
+            prob = self._problem(X, mask, beta, dtype, backend)
+            rng = check_random_state_seed(self.random_state)
+            W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
+            res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+            if not res.converged and self.tol > 0 and self.max_iter > 0:
+                warnings.warn(
+                    f"MultiplicativeNMF: max_iter={self.max_iter} reached before the objective "
+                    f"converged (tol={self.tol}); increase max_iter or tol.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+            self.components_ = res.H
+            self.n_components_ = int(self.n_components)
+            self.n_features_in_ = int(prob.X.shape[1])
+            self.n_iter_ = int(res.n_iter)
+            self.reconstruction_err_ = reconstruction_error(res.divergence)
+            self.loss_curve_ = [float(v) for v in res.losses]
+            self._beta = beta
+            return res.W
 
     def transform(self, X, *, mask=None):
         """Latents ``W`` (n_samples, n_components) of ``X`` with ``components_`` fixed.
@@ -284,16 +291,17 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         constant start ``sqrt(mean(X) / r)``; the ``W``-side penalty is scaled by
         ``n_features`` as in ``fit``.
         """
-        self._check_fitted()
-        beta, dtype = self._check_params()
-        backend = resolve_backend(self.backend, X, self.components_)
-        prob = self._problem(X, mask, beta, dtype, backend)
-        if prob.X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {prob.X.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
-        H = backend.asarray(self.components_, dtype=dtype)
-        n = prob.X.shape[0]
-        W0 = backend.xp.full((n, self.n_components_), np.sqrt(_observed_mean(prob) / self.n_components_), dtype=dtype)
-        return run_mu(prob, W0, H, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+        with limit_threads(self.n_threads):
+            self._check_fitted()
+            beta, dtype = self._check_params()
+            backend = resolve_backend(self.backend, X, self.components_)
+            prob = self._problem(X, mask, beta, dtype, backend)
+            if prob.X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {prob.X.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+            H = backend.asarray(self.components_, dtype=dtype)
+            n = prob.X.shape[0]
+            W0 = backend.xp.full((n, self.n_components_), np.sqrt(_observed_mean(prob) / self.n_components_), dtype=dtype)
+            return run_mu(prob, W0, H, max_iter=self.max_iter, tol=self.tol, update_h=False).W
 
     def inverse_transform(self, W):
         """Reconstruction ``W @ components_`` (n_samples, n_features)."""

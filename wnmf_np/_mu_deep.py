@@ -45,6 +45,7 @@ from ._backend import resolve_backend
 from ._fit import DivergenceError
 from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
 from ._mu_updates import Penalty, Problem, mu_step
+from ._threads import limit_threads
 from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
 
 
@@ -171,7 +172,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
     tol : float, default 1e-4
     init : {"random", "nndsvda", "nndsvd", "nndsvdar"}
         Initialisation of every pretraining stage.
-    backend, dtype, nan_policy, random_state, verbose
+    backend, dtype, nan_policy, random_state, verbose, n_threads
         As in :class:`MultiplicativeNMF`; missing entries are left out of the first
         pretraining stage and of the fine-tuning objective.
 
@@ -219,6 +220,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         nan_policy="raise",
         random_state=None,
         verbose=0,
+        n_threads=None,
     ):
         self.ranks = ranks
         self.l2 = l2
@@ -231,6 +233,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         self.nan_policy = nan_policy
         self.random_state = random_state
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _check_params(self):
         if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__len__") or len(self.ranks) < 1:
@@ -274,55 +277,56 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None, *, mask=None, layer=1):
         """Fit and return ``latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
-        ranks, dtype = self._check_params()
-        backend = resolve_backend(self.backend, X)
-        Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
-        xp = backend.xp
-        # Data far from unit scale is divided by its maximum so that the products of
-        # the updates cannot overflow (float32 overflows near 3e38); latents are scaled back.
-        self.data_scale_ = _range_scale(float(xp.max(Xd)))
-        Xd = Xd / Xd.dtype.type(self.data_scale_) if self.data_scale_ != 1.0 else Xd
-        rng = check_random_state_seed(self.random_state)
-        Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng)
-        eps = float(np.finfo(dtype).eps)
-        dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, float(self.l2), eps, self._fused)
-        _, f0 = deep_objective(dp, Ws, H1)
-        losses, prev, converged, n_iter = [f0], f0, False, 0
-        for n_iter in range(1, self.max_iter + 1):
-            fine_tune_sweep(dp, Ws, H1)
-            if self.tol > 0 and n_iter % CHECK_EVERY == 0:
-                _, f = deep_objective(dp, Ws, H1)
+        with limit_threads(self.n_threads):
+            ranks, dtype = self._check_params()
+            backend = resolve_backend(self.backend, X)
+            Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
+            xp = backend.xp
+            # Data far from unit scale is divided by its maximum so that the products of
+            # the updates cannot overflow (float32 overflows near 3e38); latents are scaled back.
+            self.data_scale_ = _range_scale(float(xp.max(Xd)))
+            Xd = Xd / Xd.dtype.type(self.data_scale_) if self.data_scale_ != 1.0 else Xd
+            rng = check_random_state_seed(self.random_state)
+            Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng)
+            eps = float(np.finfo(dtype).eps)
+            dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, float(self.l2), eps, self._fused)
+            _, f0 = deep_objective(dp, Ws, H1)
+            losses, prev, converged, n_iter = [f0], f0, False, 0
+            for n_iter in range(1, self.max_iter + 1):
+                fine_tune_sweep(dp, Ws, H1)
+                if self.tol > 0 and n_iter % CHECK_EVERY == 0:
+                    _, f = deep_objective(dp, Ws, H1)
+                    losses.append(f)
+                    if self.verbose:
+                        print(f"deep MU sweep {n_iter}: objective {f:.6g}")
+                    if (prev - f) / max(f0, np.finfo(np.float64).tiny) < self.tol:
+                        converged = True
+                        break
+                    prev = f
+            err, f = deep_objective(dp, Ws, H1)
+            if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
                 losses.append(f)
-                if self.verbose:
-                    print(f"deep MU sweep {n_iter}: objective {f:.6g}")
-                if (prev - f) / max(f0, np.finfo(np.float64).tiny) < self.tol:
-                    converged = True
-                    break
-                prev = f
-        err, f = deep_objective(dp, Ws, H1)
-        if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
-            losses.append(f)
-        finite = np.isfinite(err) and np.isfinite(f) and all(bool(xp.isfinite(W).all()) for W in Ws)
-        if not finite:  # never hand back NaN factors silently
-            raise DivergenceError(
-                "DeepMultiplicativeNMF: the factors or the objective overflowed "
-                f"(objective {f}); rescale X (max |X| = {float(abs(Xd).max()):.3g}) or use dtype='float64'."
-            )
-        if not converged and self.tol > 0 and self.max_iter > 0:
-            warnings.warn(
-                f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self.factors_ = Ws
-        self.n_features_in_ = int(Xd.shape[1])
-        self.n_iter_ = int(n_iter)
-        s = self.data_scale_
-        self.loss_curve_ = [float(v) * s * s for v in losses]
-        self.reconstruction_err_ = float(np.sqrt(err)) * s
-        self.latents_ = self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)
-        self.components_ = self._components()
-        return self.latents_[self._check_layer(layer) - 1]
+            finite = np.isfinite(err) and np.isfinite(f) and all(bool(xp.isfinite(W).all()) for W in Ws)
+            if not finite:  # never hand back NaN factors silently
+                raise DivergenceError(
+                    "DeepMultiplicativeNMF: the factors or the objective overflowed "
+                    f"(objective {f}); rescale X (max |X| = {float(abs(Xd).max()):.3g}) or use dtype='float64'."
+                )
+            if not converged and self.tol > 0 and self.max_iter > 0:
+                warnings.warn(
+                    f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+            self.factors_ = Ws
+            self.n_features_in_ = int(Xd.shape[1])
+            self.n_iter_ = int(n_iter)
+            s = self.data_scale_
+            self.loss_curve_ = [float(v) * s * s for v in losses]
+            self.reconstruction_err_ = float(np.sqrt(err)) * s
+            self.latents_ = self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)
+            self.components_ = self._components()
+            return self.latents_[self._check_layer(layer) - 1]
 
     def transform(self, X, *, layer=1):
         """Latents of layer ``layer`` (n_samples, r_layer) for new data, all ``W_l`` fixed.
@@ -330,26 +334,28 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         Solves for ``H_1`` by MU (Frobenius, λ‖H_1‖², ``max_iter`` and ``tol`` of the
         fine-tuning), started from the clipped ridge solution, and returns ``(W_{layer-1} ⋯ W_1 H_1)ᵀ``.
         """
-        self._check_fitted()
-        layer = self._check_layer(layer)
-        ranks, dtype = self._check_params()
-        backend = resolve_backend(self.backend, X, self.factors_[0])
-        Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, non_negative=True)
-        if Xd.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xd.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
-        xp = backend.xp
-        s = getattr(self, "data_scale_", 1.0)
-        Xd = Xd / Xd.dtype.type(s) if s != 1.0 else Xd
-        Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
-        C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
-        lam = float(self.l2)
-        prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
-        Lat = _warm_start(xp, Xd, C, lam, dtype)
-        Lat = run_mu(prob, Lat, C, max_iter=self.max_iter, tol=self.tol, update_h=False).W
-        H1 = xp.ascontiguousarray(Lat.T)
-        return self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)[layer - 1]
+        with limit_threads(self.n_threads):
+            self._check_fitted()
+            layer = self._check_layer(layer)
+            ranks, dtype = self._check_params()
+            backend = resolve_backend(self.backend, X, self.factors_[0])
+            Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, non_negative=True)
+            if Xd.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {Xd.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+            xp = backend.xp
+            s = getattr(self, "data_scale_", 1.0)
+            Xd = Xd / Xd.dtype.type(s) if s != 1.0 else Xd
+            Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
+            C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
+            lam = float(self.l2)
+            prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
+            Lat = _warm_start(xp, Xd, C, lam, dtype)
+            Lat = run_mu(prob, Lat, C, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+            H1 = xp.ascontiguousarray(Lat.T)
+            return self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)[layer - 1]
 
     # ---------------------------------------------------------------- helpers
+
     def _latents(self, H1):
         """``[Z_1ᵀ, …, Z_Lᵀ]`` with ``Z_1 = H_1`` and ``Z_{l+1} = W_l Z_l``."""
         out, Z = [], H1

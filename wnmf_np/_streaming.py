@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._data import data_mean
 from ._fit import init_train_state, train
 from ._schedules import make_eta_schedule
+from ._threads import limit_threads
 from ._validation import check_random_state_seed
 from .kernels import get_kernels
 
@@ -28,6 +29,10 @@ class StreamingMixin:
         -------
         self
         """
+        with limit_threads(getattr(self, "n_threads", None)):
+            return self._partial_fit(X, mask)
+
+    def _partial_fit(self, X, mask):
         first = not hasattr(self, "train_state_")
         backend, X, observed = self._prepare(X, mask, reset=first)
         n_new, n_features = X.shape

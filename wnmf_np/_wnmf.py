@@ -95,6 +95,10 @@ class WNMF(BaseWNMF):
     backend : {"auto", "numpy", "cupy"}, default "auto"
         "auto" follows X (a CuPy X is factorised on the GPU).
     dtype : {"float32", "float64"}, default "float32"
+    n_threads : int >= 1 or None, default None
+        Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit``,
+        ``transform`` and ``partial_fit`` (restored afterwards); None leaves the process's
+        settings. One thread keeps a fit fast beside other CPU-bound work (docs/performance.md).
     nan_policy : {"raise", "omit"}, default "raise"
         "omit": NaN entries of X are missing values, left out of the loss.
     random_state : int, Generator or None
@@ -158,6 +162,7 @@ class WNMF(BaseWNMF):
         h_update="lazy",
         backend="auto",
         dtype="float32",
+        n_threads=None,
         nan_policy="raise",
         random_state=None,
         verbose=0,
@@ -186,6 +191,7 @@ class WNMF(BaseWNMF):
         self.h_update = h_update
         self.backend = backend
         self.dtype = dtype
+        self.n_threads = n_threads
         self.nan_policy = nan_policy
         self.random_state = random_state
         self.verbose = verbose

@@ -41,6 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="auto")
     fit.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--threads", type=int, default=None, help="threads for BLAS and numba during the fit (default: the process's)")
     fit.add_argument("--clusters", type=int, default=None, help="k of k-means (default: number of classes)")
     fit.add_argument("-o", "--output", help="save components and latents to this .npz")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -69,7 +70,8 @@ def _load(args):
 
 
 def _make_model(args, n_components: int):
-    common = dict(backend=args.backend, dtype=args.dtype, random_state=args.seed, nan_policy=args.nan_policy)
+    common = dict(backend=args.backend, dtype=args.dtype, random_state=args.seed, nan_policy=args.nan_policy,
+                  n_threads=args.threads)  # fmt: skip
     if args.model == "mu":
         from ._mu import MultiplicativeNMF
 
