@@ -137,6 +137,11 @@ def test_active_set_nnls_matches_scipy(rng, dtype):
     f_ours, f_ref = nnls_objective(ours, H, X), nnls_objective(ref, H, X)
     assert f_ours <= f_ref * (1 + 10 * tol)
     np.testing.assert_allclose(nnls_scipy(H, X), ref, atol=1e-5 * ref.max())
+    # a warm start (only its support is used) changes the work, not the answer
+    for start in (rng.random((r, m)) * (rng.random((r, m)) > 0.5), np.ones((r, m)), ref):
+        warm, _ = nnls_active_set(H, X, Wt0=start.astype(dtype))
+        np.testing.assert_allclose(warm, ref, atol=tol * ref.max())
+    assert nnls_active_set(H, X, Wt0=ref)[1] <= m + 1  # the right support: about one solve per row
 
 
 def test_active_set_nnls_with_collinear_latents(rng):

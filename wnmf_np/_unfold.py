@@ -276,7 +276,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
     def _solve_W(self, Wt, H, X):
         if self.nnls == "scipy":
             return nnls_scipy(H, X)
-        return nnls_active_set(H, X)[0]
+        return nnls_active_set(H, X, Wt0=Wt)[0]
 
     def transform(self, X):
         """Latents ``H⁽ᴷ⁾ᵀ`` (n_samples, n_components): the trained layers from H⁽⁰⁾ = 1.
