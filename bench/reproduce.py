@@ -247,7 +247,8 @@ def table3a(args):
             "latents H⁽ᴷ⁾ of the trained network from H⁽⁰⁾ = 1; W re-solved before every step by exact NNLS "
             "(Lawson–Hanson on the Gram matrix, `nnls='active-set'`; the authors use scipy.optimize.nnls, the "
             "same algorithm on the data matrix). Two starts: the authors' (every layer entry 0.1, identical "
-            "components that only rounding separates) and ours (A_k = W₀ᵀ, B_k = W₀ᵀW₀ from 20 MU iterations).",
+            "components that only rounding separates; no randomness, so its seeds repeat one fit and its ± is 0) "
+            "and ours (A_k = W₀ᵀ, B_k = W₀ᵀW₀ from 20 MU iterations, seeded).",
         ]
     name = "table3a" if set(methods) == set(TABLE3A_METHODS) else "table3a_" + "_".join(m for m in TABLE3A_METHODS if m in methods)
     title = "Table 3a — NMF vs WNMF" + (" vs Unfold" if "unfold" in methods else "")
@@ -343,7 +344,8 @@ def figures(args):
     fig.tight_layout()
     fig.savefig(out / "fig2_histograms.png", dpi=90)
     mu = MultiplicativeNMF(40, max_iter=20 if args.quick else 500, random_state=0).fit(X)
-    fig, axes = plt.subplots(4, 10, figsize=(12, 6.8))
+    fig, axes = plt.subplots(4, 10, figsize=(12, 7.6), gridspec_kw={"hspace": 0.3, "wspace": 0.05})
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.01)
     rows = (
         ("WNMF, λ = 0.03 (default): weakly non-negative", fits["η=0.1, λ=0.03 (default)"].components_),
         ("WNMF, λ = 0: signed", fits["η=0.1, λ=0"].components_),
@@ -354,8 +356,8 @@ def figures(args):
         for j in range(10):
             axes[row, j].imshow(comps[j].reshape(shape), cmap="gray")  # each image on its own scale
             axes[row, j].axis("off")
-        axes[row, 0].set_title(label, loc="left", fontsize=9)
-    fig.tight_layout()
+        pos = axes[row, 0].get_position()
+        fig.text(pos.x0, pos.y1 + 0.006, label, fontsize=10, va="bottom")  # a row label, not an axes title
     fig.savefig(out / "fig3_basis_images.png", dpi=90)
     (out / "fig2_stats.json").write_text(json.dumps(stats, indent=2))
     print(json.dumps(stats, indent=2))
