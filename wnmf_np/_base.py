@@ -18,7 +18,7 @@ from ._init import INITS
 from ._losses import KL_EPS, LossSpec
 from ._optim import AdamWConfig
 from ._persistence import CheckpointMixin
-from ._regularization import L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
+from ._regularization import AUTO_L2, L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
 from ._streaming import StreamingMixin
 from ._validation import (
@@ -39,6 +39,9 @@ LOSS_NAMES = ("l1", "l2", "huber", "kl")
 
 class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
     """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
+
+    #: λ of ``l2="auto"`` by loss (:mod:`wnmf_np._regularization`)
+    _auto_l2 = AUTO_L2
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -115,7 +118,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         n_features = self.n_features_in_ if n_features is None else n_features
         shapes = model.param_shapes(n_samples, n_features)
         n_entries = n_samples * n_features if n_entries is None else n_entries
-        l2 = make_l2_weights(self.l2_mode, resolve_l2(self.l2, self.loss), model, shapes, n_entries)
+        l2 = make_l2_weights(self.l2_mode, resolve_l2(self.l2, self.loss, self._auto_l2), model, shapes, n_entries)
         param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
         return TrainConfig(
             loss=LossSpec(self.loss, param),

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._activations import inverse_leaky_relu, leaky_relu
 from ._backend import Backend, namespace_of
 from ._base import BaseWNMF
+from ._regularization import AUTO_L2_DEEP
 from ._deep import DeepModel
 from ._validation import check_latents
 
@@ -56,7 +57,7 @@ class DeepWNMF(BaseWNMF):
     n_threads, nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
         As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
         ``latent_lr=3e-2`` (measured on ORL, docs/deep_and_deconv.md); the others are
-        the same. λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np._regularization`) regularises every W_l and
+        the same, except ``l2="auto"`` = 0.015 for L1 (WNMF's 0.03 costs deep WNMF 12 NMI points on ORL, docs/results/negativity_deep_deconv.md). λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np._regularization`) regularises every W_l and
         H; ``init="he_uniform"`` draws each factor uniform on ±sqrt(6 / fan_in) with
         fan_in the inner dimension of its product: r_l for W_l, r_1 for H.
 
@@ -81,6 +82,8 @@ class DeepWNMF(BaseWNMF):
     loss_curve_, n_iter_, reconstruction_err_, final_eta_, n_features_in_
         As for :class:`wnmf_np.WNMF`.
     """
+
+    _auto_l2 = AUTO_L2_DEEP  # l2="auto": 0.015 for L1 (docs/results/negativity_deep_deconv.md)
 
     def __init__(
         self,

@@ -53,9 +53,16 @@ L2_MODES = ("objective", "eq9", "penalty", "decoupled")
 AUTO_L2 = {"l1": 0.03, "l2": 0.01, "huber": 0.01, "kl": 0.01}
 
 
-def resolve_l2(l2, loss: str) -> float:
-    """λ as a float: ``l2`` itself, or :data:`AUTO_L2` of the loss for ``"auto"``."""
-    return AUTO_L2[loss] if isinstance(l2, str) and l2 == "auto" else float(l2)
+#: ``l2="auto"`` of DeepWNMF: on ORL with ranks (20, 40) λ = 0.015 is the smallest of
+#: 0.003, 0.01, 0.015, 0.03 that keeps every factor under 1 % negative mass; 0.03 does too but
+#: costs 12 NMI points (docs/results/negativity_deep_deconv.md). Non-L1 losses: half the
+#: shallow value, unmeasured.
+AUTO_L2_DEEP = {"l1": 0.015, "l2": 0.005, "huber": 0.005, "kl": 0.005}
+
+
+def resolve_l2(l2, loss: str, auto: dict = AUTO_L2) -> float:
+    """λ as a float: ``l2`` itself, or ``auto[loss]`` (default :data:`AUTO_L2`) for ``"auto"``."""
+    return auto[loss] if isinstance(l2, str) and l2 == "auto" else float(l2)
 OBJECTIVE_MODES = ("objective", "eq9")
 
 
