@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from wnmf_np import WNMF, DeconvWNMF, DeepWNMF  # noqa: E402
 from wnmf_np.datasets import load_mfeat, load_orl  # noqa: E402
-from wnmf_np._regularization import objective_weights  # noqa: E402
+from wnmf_np._regularization import objective_value, objective_weights  # noqa: E402
 from wnmf_np.metrics import clustering_nmi  # noqa: E402
 
 RANKS = {"orl": 40, "mfeat": 10, "yale": 15, "digits": 10, "synth": 10}
@@ -102,11 +102,11 @@ def run_one(kind, name, X, y, shape, rank, lam, seed, settings, with_nmi):
     core = model.model_
     X_hat = np.asarray(core.reconstruct(model.params_, model.params_[core.sample_param], model.final_eta_)).reshape(X.shape)
     shapes = {k: v.shape for k, v in model.params_.items()}
-    alpha = objective_weights(model.model_, shapes, 1.0, "objective", X.size)  # λ = 1: scaled below
-    penalty = sum(a * float((np.asarray(model.params_[k]) ** 2).sum()) for k, a in alpha.items())
+    alpha = objective_weights(model.model_, shapes, lam, "objective", X.size)
+    params = {k: np.asarray(v) for k, v in model.params_.items()}
     out = {
         "time_s": elapsed,
-        "objective": float(np.abs(X_hat - X).mean()) + lam * penalty,  # F of l2_mode="objective" (L1)
+        "objective": objective_value(np.abs(X_hat - X).mean(), params, alpha),  # F of l2_mode="objective" (L1)
         "rel_fro": float(np.linalg.norm(X_hat - X) / np.linalg.norm(X)),
         "rel_l1": float(np.abs(X_hat - X).sum() / np.abs(X).sum()),
     }

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
-from ._data import InMemoryData, OutOfCoreData, data_mean, is_out_of_core
+from ._data import InMemoryData, OutOfCoreData, data_mean, is_out_of_core, observed_count
 from ._fit import H_UPDATES, TrainConfig, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
@@ -227,7 +227,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             state = None
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
         config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit", model=model,
-                                    n_features=n_features, n_entries=_observed_count(X, observed))  # fmt: skip
+                                    n_features=n_features, n_entries=observed_count(X, observed))  # fmt: skip
         live = {}  # the driver puts its TrainState here as soon as it exists
         config.callback = self._checkpointing_callback(
             config.callback, live, model, params, X, observed, backend, eta_schedule
@@ -371,7 +371,7 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
         config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True,
-                                    n_entries=_observed_count(X, observed))  # fmt: skip
+                                    n_entries=observed_count(X, observed))  # fmt: skip
         kernels = get_kernels(backend.name)
         train(self._model_for_transform(), params, X, observed, config, backend, kernels, rng,
               trainable=(self.model_.sample_param,))  # fmt: skip
@@ -382,9 +382,3 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         check_is_fitted(self)
         return self._decode(Z)
 
-
-def _observed_count(X, observed) -> int:
-    """Number of observed entries of X (all of them without a mask)."""
-    if observed is None:
-        return int(X.shape[0]) * int(X.shape[1])
-    return int(observed.sum())

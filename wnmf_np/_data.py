@@ -211,6 +211,13 @@ class OutOfCoreData:
         return self._max_abs
 
 
+def observed_count(X, observed) -> int:
+    """Number of observed entries of X (all of them without a mask)."""
+    if observed is None:
+        return int(X.shape[0]) * int(X.shape[1])
+    return int(observed.sum())
+
+
 def data_mean(X, observed) -> float:
     """Mean of the observed entries (streamed for out-of-core data)."""
     if isinstance(X, OutOfCoreData):

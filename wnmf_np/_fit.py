@@ -16,6 +16,7 @@ epoch (to record the curve, check for divergence and decide early stopping).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -178,6 +179,8 @@ def train(
     if layout is not None:
         model, X, observed, entries_per_row = layout
     source = X if isinstance(X, (InMemoryData, OutOfCoreData)) else InMemoryData(X, observed)
+    if config.l2 is None:  # callers that set λ on the optimizer only
+        config = dataclasses.replace(config, l2=weights_of_optimizer(config.optimizer))
     if state is None:
         state = init_train_state(params, trainable, sample, config.h_update)
     if on_state is not None:
@@ -256,8 +259,7 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     elif config.row_independent:
         Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
     grads = model.backward(Y, cache, need=trainable, kernels=kernels)
-    o = config.optimizer
-    l2 = config.l2 if config.l2 is not None else weights_of_optimizer(o)
+    o, l2 = config.optimizer, config.l2
     for name in trainable:
         st: AdamWState = state.opt[name]
         g = xp.ascontiguousarray(grads[name])

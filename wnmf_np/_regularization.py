@@ -146,7 +146,7 @@ def make_l2_weights(mode: str, lam: float, model, shapes: dict, n_entries: int) 
     return L2Weights(mode, {k: v for k, v in alpha.items() if k != sample}, alpha[sample] * n_samples)
 
 
-def objective_value(loss_mean: float, params: dict, alpha: dict, xp=None) -> float:
+def objective_value(loss_mean: float, params: dict, alpha: dict) -> float:
     """F = ℓ̄ + Σ_P α_P ‖P‖² (host float), the value the objective modes minimise."""
     total = float(loss_mean)
     for name, a in alpha.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._data import data_mean
+from ._data import data_mean, observed_count
 from ._fit import init_train_state, train
 from ._schedules import make_eta_schedule
 from ._threads import limit_threads
@@ -56,9 +56,8 @@ class StreamingMixin:
                 state.opt[k] = previous.opt[k]
             state.step, state.loss_curve = previous.step, list(previous.loss_curve)
         eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
-        n_obs = n_new * n_features if observed is None else int(observed.sum())
         config = self._train_config(1, n_new, eta_schedule, "partial_fit", model=model, n_features=n_features,
-                                    n_entries=n_obs)  # fmt: skip
+                                    n_entries=observed_count(X, observed))  # fmt: skip
         config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
         config.n_iter_no_change = None
         state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,

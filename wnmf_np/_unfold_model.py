@@ -216,6 +216,19 @@ def _cholesky_solve(G, c, idx, p, L, y, z):  # pragma: no cover - compiled
     return True
 
 
+@numba.njit(cache=True, inline="always")
+def _free_set(passive, idx, z, clear):  # pragma: no cover - compiled
+    """The free (passive) indices into ``idx[:p]``, returning p; with ``clear`` z ← 0 first."""
+    p = 0
+    for j in range(passive.size):
+        if clear:
+            z[j] = 0.0
+        if passive[j]:
+            idx[p] = j
+            p += 1
+    return p
+
+
 @numba.njit(cache=True)
 def _lawson_hanson_rows(G, C, W, tol, max_outer, warm):  # pragma: no cover - compiled
     """Lawson–Hanson active set for every row ``i``: ``W[i] = argmin_{w ≥ 0} ½ wᵀGw − C[i]·w``.
@@ -244,12 +257,7 @@ def _lawson_hanson_rows(G, C, W, tol, max_outer, warm):  # pragma: no cover - co
             scale = max(scale, abs(c[j]))
             passive[j] = warm and W[i, j] > 0.0
         while warm:  # the previous free set, shrunk until its least-squares point is positive
-            p = 0
-            for j in range(r):
-                z[j] = 0.0
-                if passive[j]:
-                    idx[p] = j
-                    p += 1
+            p = _free_set(passive, idx, z, True)
             if p == 0:
                 break
             total += 1
@@ -266,11 +274,7 @@ def _lawson_hanson_rows(G, C, W, tol, max_outer, warm):  # pragma: no cover - co
                     x[j] = z[j]
                 break
         for _ in range(max_outer):
-            p = 0
-            for j in range(r):
-                if passive[j]:
-                    idx[p] = j
-                    p += 1
+            p = _free_set(passive, idx, z, False)
             best, best_val = -1, tol * scale  # the most violated dual w_j = (c − G x)_j > 0
             for j in range(r):
                 if passive[j] or blocked[j]:
@@ -285,12 +289,7 @@ def _lawson_hanson_rows(G, C, W, tol, max_outer, warm):  # pragma: no cover - co
             passive[best] = True
             first = True
             while True:
-                p = 0
-                for j in range(r):
-                    z[j] = 0.0
-                    if passive[j]:
-                        idx[p] = j
-                        p += 1
+                p = _free_set(passive, idx, z, True)
                 total += 1
                 if not _cholesky_solve(G, c, idx, p, L, y, z):
                     passive[best] = False  # collinear with the passive set: adds nothing
