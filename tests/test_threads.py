@@ -92,3 +92,114 @@ def test_cli_takes_threads(capsys):
     assert main(["fit", "--dataset", "digits", "-r", "4", "--max-epochs", "2", "--threads", "1", "-q"]) == 0
     assert "k-means NMI" in capsys.readouterr().out
     assert main(["fit", "--dataset", "digits", "--max-epochs", "1", "--threads", "0", "-q"]) == 2
+
+
+# ---------------------------------------------------------------- load-aware default (None)
+import wnmf_np._threads as threads_module  # noqa: E402
+from wnmf_np import UnfoldedNMF  # noqa: E402
+
+
+def _blas_sizes():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_busy_cpus_elsewhere_excludes_this_process(monkeypatch):
+    monkeypatch.setattr(threads_module, "_runnable_tasks", lambda: 5)
+    monkeypatch.setattr(threads_module, "_own_runnable_threads", lambda: 2)
+    assert threads_module.busy_cpus_elsewhere() == 3
+    readings = iter([4, 9, 7, 8])  # a passing process in one sample is not load: the minimum counts
+    monkeypatch.setattr(threads_module, "_runnable_tasks", lambda: next(readings))
+    assert threads_module.busy_cpus_elsewhere() == 2
+
+
+def test_idle_cpus_is_at_least_one_and_at_most_the_affinity(monkeypatch):
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 50)
+    assert threads_module.idle_cpus() == 1
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 0)
+    assert threads_module.idle_cpus() == threads_module._usable_cpus()
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: None)
+    assert threads_module.idle_cpus() is None
+
+
+def test_idle_cpus_reads_this_machine():
+    idle = threads_module.idle_cpus()
+    assert idle is None or 1 <= idle <= threads_module._usable_cpus()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda cb: WNMF(2, max_epochs=2, callback=cb),
+        lambda cb: DeepWNMF((2, 3), max_epochs=2, callback=cb),
+        lambda cb: DeconvWNMF(2, image_shape=(4, 4), max_epochs=2, callback=cb),
+    ],
+    ids=["WNMF", "DeepWNMF", "DeconvWNMF"],
+)
+def test_default_shrinks_the_pools_when_the_machine_is_busy(X, make, monkeypatch):
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 64)
+    seen = []
+    before = _pool_threads()
+    make(lambda epoch, info: seen.append(_pool_threads())).fit(X)
+    assert seen and all(set(blas.values()) <= {1} and nb == 1 for blas, nb in seen)
+    assert _pool_threads() == before
+
+
+def test_default_leaves_the_pools_on_an_idle_machine(X, monkeypatch):
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 0)
+    seen = []
+    before = _pool_threads()
+    WNMF(2, max_epochs=2, callback=lambda e, i: seen.append(_pool_threads())).fit(X)
+    assert seen and all(s == before for s in seen)
+
+
+@pytest.mark.parametrize("fit", [
+    lambda X: MultiplicativeNMF(2, max_iter=3).fit(X),
+    lambda X: DeepMultiplicativeNMF((2, 3), max_iter=3, pretrain_iter=2).fit(X),
+    lambda X: UnfoldedNMF(2, n_layers=2, max_iter=2).fit(X),
+], ids=["MU", "DeepMU", "Unfolded"])
+def test_default_is_load_aware_in_the_multiplicative_fits(X, fit, monkeypatch):
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 64)
+    seen = []
+    original = threads_module._LoadAwareBudget.refresh
+
+    def recording(self, force=False):
+        original(self, force)
+        seen.append((self.current, _blas_sizes(), numba.get_num_threads()))
+
+    monkeypatch.setattr(threads_module._LoadAwareBudget, "refresh", recording)
+    fit(X)
+    assert len(seen) >= 2  # the start, then the loop's refreshes
+    assert all(cur == 1 and sizes <= {1} and nb == 1 for cur, sizes, nb in seen)
+
+
+def test_a_long_fit_follows_the_load_both_ways(monkeypatch):
+    """The budget shrinks when load appears and regrows (to its start size) when it goes."""
+    load = {"busy": 0}
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: load["busy"])
+    monkeypatch.setattr(threads_module, "REFRESH_SECONDS", 0.0)
+    with limit_threads(None):
+        start = threads_module.current_thread_limit()
+        load["busy"] = 64
+        threads_module.refresh_threads()
+        assert threads_module.current_thread_limit() == 1 and _blas_sizes() <= {1}
+        load["busy"] = 0
+        threads_module.refresh_threads()
+        assert threads_module.current_thread_limit() == start
+    assert threads_module.current_thread_limit() is None
+
+
+def test_refresh_is_rate_limited(monkeypatch):
+    calls = []
+    monkeypatch.setattr(threads_module, "idle_cpus", lambda: calls.append(1) or 1)
+    with limit_threads(None):
+        for _ in range(50):
+            threads_module.refresh_threads()
+    assert len(calls) == 1  # the start only: the loop ran well within REFRESH_SECONDS
+
+
+def test_an_explicit_count_wins_over_an_enclosing_load_aware_block(monkeypatch):
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 0)
+    with limit_threads(None):
+        with limit_threads(1):
+            threads_module.refresh_threads()  # no budget inside: must not regrow the pools
+            assert _blas_sizes() <= {1} and numba.get_num_threads() == 1

@@ -31,6 +31,7 @@ from ._data import InMemoryData, OutOfCoreData
 from ._losses import LossSpec
 from ._optim import AdamWConfig, AdamWState, init_state
 from ._regularization import OBJECTIVE_MODES, L2Weights, weights_of_optimizer
+from ._threads import refresh_threads
 from .kernels import KernelSet
 
 H_UPDATES = ("lazy", "dense")
@@ -192,6 +193,7 @@ def train(
     start = time.perf_counter()
     last_print = -math.inf
     while state.epoch < config.max_epochs:
+        refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
         eta = config.eta_schedule(state.epoch)
         host_order = source.permutation(rng)
         order = xp.asarray(host_order)

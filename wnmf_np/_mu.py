@@ -30,7 +30,7 @@ from ._mu_updates import (
     update_H,
     update_W,
 )
-from ._threads import limit_threads
+from ._threads import limit_threads, refresh_threads
 from ._validation import (
     check_data,
     check_dtype,
@@ -76,6 +76,7 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     _, f0 = objective(prob, W, H)
     losses, prev, converged, n_iter = [f0], f0, False, 0
     for n_iter in range(1, max_iter + 1):
+        refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
         update_W(prob, W, H, **fixed)
         if update_h:
             update_H(prob, W, H)
@@ -146,7 +147,8 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
     verbose : int
     n_threads : int >= 1 or None, default None
         Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit`` and
-        ``transform`` (restored afterwards); None leaves the process's settings.
+        ``transform`` (restored afterwards). None is load-aware: the pools shrink to the
+        CPUs that other processes leave idle (docs/performance.md).
 
     Attributes
     ----------

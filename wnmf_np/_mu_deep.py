@@ -45,7 +45,7 @@ from ._backend import resolve_backend
 from ._fit import DivergenceError
 from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
 from ._mu_updates import Penalty, Problem, mu_step
-from ._threads import limit_threads
+from ._threads import limit_threads, refresh_threads
 from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
 
 
@@ -293,6 +293,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
             _, f0 = deep_objective(dp, Ws, H1)
             losses, prev, converged, n_iter = [f0], f0, False, 0
             for n_iter in range(1, self.max_iter + 1):
+                refresh_threads()  # follow the machine's load (n_threads=None)
                 fine_tune_sweep(dp, Ws, H1)
                 if self.tol > 0 and n_iter % CHECK_EVERY == 0:
                     _, f = deep_objective(dp, Ws, H1)

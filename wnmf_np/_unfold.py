@@ -18,6 +18,7 @@ from ._fit import DivergenceError
 from ._mu import MultiplicativeNMF, reconstruction_error
 from ._mu_updates import Penalty, Problem, divergence
 from ._optim import AdamWConfig
+from ._threads import check_n_threads, limit_threads, refresh_threads
 from ._unfold_model import Layers, backward, forward, nnls_active_set, nnls_scipy, objective
 from ._validation import (
     check_data,
@@ -98,6 +99,9 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         Seeds the "mu" and "perturbed" starts and the batch order.
     verbose : int
         Print the loss every ``max(1, max_iter // 10)`` epochs when > 0.
+    n_threads : int or None
+        Threads for BLAS and numba during ``fit``/``transform``; None follows the
+        machine's load (:mod:`wnmf_np._threads`).
 
     Attributes
     ----------
@@ -136,6 +140,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         dtype="float32",
         random_state=None,
         verbose=0,
+        n_threads=None,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -150,6 +155,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ checking
     def _check_params(self):
@@ -164,6 +170,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         check_option("init", self.init, INITS)
         check_option("nnls", self.nnls, NNLS_SOLVERS)
         check_int("verbose", self.verbose, low=0)
+        check_n_threads(self.n_threads)
         return check_dtype(self.dtype)
 
     def _check_X(self, X, dtype, backend: Backend):
@@ -217,6 +224,10 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         ----------
         X : array-like or scipy sparse matrix (n_samples, n_features), ≥ 0
         """
+        with limit_threads(self.n_threads):
+            return self._fit_transform(X)
+
+    def _fit_transform(self, X):
         dtype = self._check_params()
         backend = resolve_backend(self.backend, X)
         X = self._check_X(X, dtype, backend)
@@ -246,6 +257,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         losses, t = [], 0
         report = max(1, self.max_iter // 10)
         for epoch in range(self.max_iter + 1):
+            refresh_threads()  # follow the machine's load (n_threads=None)
             H, cache = forward(layers, X, l1, l2, keep=(b == n and epoch < self.max_iter))
             Wt = self._solve_W(Wt, H, X)
             value, G = objective(Wt, H, X, x_sq, l1, l2, n, grad=cache is not None)
@@ -284,6 +296,10 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         Samples are independent (each column of H runs through the layers alone), so a
         subset of the training data gets the rows of ``fit_transform``'s latents.
         """
+        with limit_threads(self.n_threads):
+            return self._transform(X)
+
+    def _transform(self, X):
         self._check_fitted()
         dtype = self._check_params()
         backend = resolve_backend(self.backend, X, self.components_)

@@ -97,8 +97,10 @@ class WNMF(BaseWNMF):
     dtype : {"float32", "float64"}, default "float32"
     n_threads : int >= 1 or None, default None
         Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit``,
-        ``transform`` and ``partial_fit`` (restored afterwards); None leaves the process's
-        settings. One thread keeps a fit fast beside other CPU-bound work (docs/performance.md).
+        ``transform`` and ``partial_fit`` (restored afterwards). None is load-aware: the
+        pools keep their size on an idle machine and shrink to the CPUs other processes
+        leave idle (checked at the start and once a second), so a fit beside other
+        CPU-bound work does not stall on descheduled BLAS threads (docs/performance.md).
     nan_policy : {"raise", "omit"}, default "raise"
         "omit": NaN entries of X are missing values, left out of the loss.
     random_state : int, Generator or None
