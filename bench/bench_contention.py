@@ -114,12 +114,16 @@ def main(argv=None):
     parser.add_argument("--threads", nargs="+", default=["none", "1", "2"], help="n_threads settings ('none' = default)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--only", default=None, help="time only the fits whose name contains this text")
+    parser.add_argument("--no-grid", action="store_true", help="skip the GridSearchCV comparison")
     args = parser.parse_args(argv)
     print(f"# {' '.join(sys.argv)}  ({platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f})", flush=True)
     results = {}
     for setting in args.threads:
         n_threads = None if setting == "none" else int(setting)
         for name, (make, X) in fits(args.quick, n_threads).items():
+            if args.only and args.only not in name:
+                continue
             time_fit(make, X)  # warm-up: compile, caches
             times = {0: [], 1: [], 2: []}
             for _ in range(args.repeats):  # interleaved: alone, one busy, two busy, per round
@@ -131,6 +135,8 @@ def main(argv=None):
             results[key] = {"median_s": med, "slowdown": {b: med[b] / med[0] for b in med}, "all_s": times}
             print(f"{key:55s} alone {med[0]:6.2f} s   1 busy {med[1]:6.2f} s ({med[1] / med[0]:.2f}x)   "
                   f"2 busy {med[2]:6.2f} s ({med[2] / med[0]:.2f}x)", flush=True)  # fmt: skip
+    if args.no_grid:
+        return _write(args, results)
     grid = {1: [], 2: []}
     grid_search(2, True)  # warm-up: start joblib's workers, load the compiled kernels there
     for _ in range(args.repeats):
@@ -139,8 +145,19 @@ def main(argv=None):
     g = {k: float(np.median(v)) for k, v in grid.items()}
     results["GridSearchCV(WNMF) 4 settings x 2 folds"] = {"median_s": g, "ratio_n_jobs_2_over_1": g[2] / g[1]}
     print(f"GridSearchCV: n_jobs=1 {g[1]:.2f} s, n_jobs=2 {g[2]:.2f} s ({g[2] / g[1]:.2f}x)", flush=True)
+    _write(args, results)
+
+
+def _write(args, results):
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran
+        layer = None
     if args.out:
-        Path(args.out).write_text(json.dumps({"command": " ".join(sys.argv), "load_at_start": os.getloadavg()[0],
+        Path(args.out).write_text(json.dumps({"command": " ".join(sys.argv), "load_at_end": os.getloadavg()[0],
+                                              "numba_threading_layer": layer,
                                               "results": results}, indent=2))  # fmt: skip
 
 
