@@ -17,7 +17,8 @@ the self-test (CI does). Steps:
 4. compile: the CUDA source CuPy generates for every recorded form and every form the kernel
    can take (float32/float64, contiguous and strided/broadcast arguments, 32- and 64-bit
    indexing) with NVRTC for ``sm_90`` and ``compute_90``; an error or any warning fails,
-   with NVRTC's log.
+   with NVRTC's log. With ``--cache DIR`` a compilation that was clean before with the
+   same source, options, architecture and NVRTC version (a hash) is not repeated.
 
 Exit status 0 when everything passes, 1 otherwise.
 """
@@ -41,7 +42,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from gpu_compile import nvrtc, scan  # noqa: I001  (needs the paths above)
 from gpu_compile.fits import FITS
-from gpu_compile.standin import DeviceArray, standin_cupy
+from gpu_compile.standin import standin_cupy
 
 from wnmf_np.kernels._cuda_registry import FLOAT_DTYPES, registered_kernels
 
@@ -58,7 +59,9 @@ def replay(fits=FITS):
                     fit(dev, dtype)
                 except Exception as exc:  # a fit that cannot run on the CuPy path is a finding
                     failures.append(f"{label} [{dtype}]: {type(exc).__name__}: {exc}")
-                launches += [dataclasses.replace(c, origin=f"{label} [{dtype}] <- {c.origin}") for c in recorder[start:]]
+                launches += [
+                    dataclasses.replace(c, origin=f"{label} [{dtype}] <- {c.origin}") for c in recorder[start:]
+                ]
     return launches, failures
 
 
@@ -96,21 +99,20 @@ def sources_to_compile(resolved):
     return sources, failures
 
 
-def compile_all(sources, jobs):
-    """NVRTC on every source for every architecture; returns (binaries built, failures)."""
+def compile_all(sources, jobs, cache=None):
+    """NVRTC on every source for every architecture; returns (NVRTC runs, cached, failures)."""
     work = [(src, form, arch, method) for src, form in sources.items() for arch, method in nvrtc.ARCHS]
 
     def one(item):
         src, form, arch, method = item
         try:
-            nvrtc.compile_source(src, arch, method)
-            return None
+            return nvrtc.compile_source(src, arch, method, cache)
         except nvrtc.CompileFailed as exc:
             return f"{form.name} [{_describe(form)}]: {exc}\n--- source ---\n{src}"
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # NVRTC releases the GIL
         results = list(pool.map(one, work))
-    return len(work), [r for r in results if r is not None]
+    return sum(r is True for r in results), sum(r is False for r in results), [r for r in results if isinstance(r, str)]
 
 
 def _describe(form) -> str:
@@ -119,13 +121,14 @@ def _describe(form) -> str:
     return f"{dtypes}, loop ndim {form.indexer_ndim}, {'32' if form.indexer_32_bits else '64'}-bit index"
 
 
-def run_check(jobs: int) -> int:
+def run_check(jobs: int, cache: Path | None = None) -> int:
     failures = []
     t0 = time.perf_counter()
     sites = scan.kernel_sites(ROOT / "wnmf_np")
     failures += [f"kernel built outside the registry: {s}" for s in sites]
     kernels = registered_kernels()
-    print(f"{nvrtc.versions()}; registered CUDA kernels: {', '.join(sorted(kernels)) or 'none'}")
+    print(f"{nvrtc.versions()}, CUDA headers {nvrtc.cuda_headers()}")
+    print(f"registered CUDA kernels: {', '.join(sorted(kernels)) or 'none'}")
     nvrtc.self_check()
     launches, fit_failures = replay()
     failures += fit_failures
@@ -142,10 +145,13 @@ def run_check(jobs: int) -> int:
         n_src = sum(1 for f in sources.values() if f.name == name)
         print(f"  {name}: {per_kernel[name]} launches replayed, {len(forms[name])} distinct forms, {n_src} sources")
     print(f"replayed {len(FITS)} scenarios x {len(FLOAT_DTYPES)} dtypes in {t1 - t0:.1f} s")
-    n_bin, more = compile_all(sources, jobs)
+    n_run, n_cached, more = compile_all(sources, jobs, cache)
     failures += more
     t2 = time.perf_counter()
-    print(f"compiled {len(sources)} sources x {len(nvrtc.ARCHS)} architectures ({n_bin} NVRTC runs) in {t2 - t1:.1f} s")
+    archs = "/".join(a for a, _ in nvrtc.ARCHS)
+    print(
+        f"{len(sources)} sources x {archs}: {n_run} NVRTC compilations, {n_cached} clean in the cache, in {t2 - t1:.1f} s"
+    )
     for f in failures:
         print(f"FAIL {f}")
     print(f"{'FAILED' if failures else 'OK'}: {len(failures)} failure(s), {time.perf_counter() - t0:.1f} s in all")
@@ -162,7 +168,9 @@ def _planted_faults():
             try:
                 nvrtc.compile_source(nvrtc.source(call, planted), *nvrtc.ARCHS[0])
             except nvrtc.CompileFailed as exc:
-                return needle in str(exc), str(exc).strip().splitlines()[-1]
+                return needle in str(exc), next(
+                    (ln for ln in str(exc).splitlines() if needle in ln or "error" in ln), str(exc)
+                )
             return False, "compiled"
 
         return verdict
@@ -199,15 +207,21 @@ def _planted_faults():
         with tempfile.TemporaryDirectory() as tmp:
             pkg = Path(tmp) / "wnmf_np"
             pkg.mkdir()
-            (pkg / "fast.py").write_text("import cupy as cp\nK = cp.RawKernel('extern \"C\" __global__ void k() {}', 'k')\n")
+            (pkg / "fast.py").write_text(
+                "import cupy as cp\nK = cp.RawKernel('extern \"C\" __global__ void k() {}', 'k')\n"
+            )
             sites = scan.kernel_sites(pkg)
         return sites == ["wnmf_np/fast.py:2: RawKernel"], "; ".join(sites) or "not found"
 
     return [
-        ("a CUDA syntax error", compile_fails(spec._replace(operation=spec.operation + "\n planted_undefined += 1;"),
-                                              "planted_undefined")),  # fmt: skip
-        ("a CUDA warning", compile_fails(spec._replace(operation='#warning "planted warning"\n' + spec.operation),
-                                         "planted warning")),  # fmt: skip
+        (
+            "a CUDA syntax error",
+            compile_fails(spec._replace(operation=spec.operation + "\n planted_undefined += 1;"), "planted_undefined"),
+        ),
+        (
+            "a CUDA warning",
+            compile_fails(spec._replace(operation='#warning "planted warning"\n' + spec.operation), "planted warning"),
+        ),
         ("a float64 gradient for a float32 parameter (wnmf_adamw)", rejected(float64_gradient, "Type is mismatched")),
         ("a NumPy (host) array passed to a kernel (wnmf_leaky_grad_mul)", rejected(host_array, "Unsupported type")),
         ("an ElementwiseKernel built outside the registry", rogue_kernel),
@@ -221,7 +235,10 @@ def run_self_test() -> int:
         caught, detail = verdict()
         missed += not caught
         print(f"{'caught' if caught else 'MISSED'}: {what}: {detail}")
-    print("self-test " + ("FAILED: the check cannot see a planted fault" if missed else "OK: every planted fault was caught"))
+    print(
+        "self-test "
+        + ("FAILED: the check cannot see a planted fault" if missed else "OK: every planted fault was caught")
+    )
     return 1 if missed else 0
 
 
@@ -229,8 +246,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--self-test", action="store_true", help="plant faults; succeed only if each is caught")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel NVRTC compilations")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of clean compilations (keyed by source, options, -arch, NVRTC version) to skip",
+    )
     args = parser.parse_args(argv)
-    return run_self_test() if args.self_test else run_check(max(1, args.jobs))
+    return run_self_test() if args.self_test else run_check(max(1, args.jobs), args.cache)
 
 
 if __name__ == "__main__":

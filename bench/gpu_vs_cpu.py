@@ -33,8 +33,9 @@ def models(epochs: int, image_shape):
         "WNMF dense": lambda **kw: wnmf_np.WNMF(40, h_update="dense", **common, **kw),
         "DeepWNMF": lambda **kw: wnmf_np.DeepWNMF((20, 40), **common, **kw),
         "DeconvWNMF": lambda **kw: wnmf_np.DeconvWNMF(40, stride=2, image_shape=image_shape, **common, **kw),
-        "MultiplicativeNMF": lambda **kw: wnmf_np.MultiplicativeNMF(40, max_iter=10 * epochs, tol=1e-12, random_state=0,
-                                                                    **kw),  # fmt: skip
+        "MultiplicativeNMF": lambda **kw: wnmf_np.MultiplicativeNMF(
+            40, max_iter=10 * epochs, tol=1e-12, random_state=0, **kw
+        ),
     }
 
 
@@ -60,11 +61,24 @@ def main(argv=None) -> int:
             diff = float(np.max(np.abs(np.subtract(gpu[:n], cpu[:n])) / np.maximum(np.abs(cpu[:n]), 1e-30)))
             ok = len(cpu) == len(gpu) and diff <= TOLERANCE[dtype]
             failed |= not ok
-            rows.append(dict(model=name, dtype=dtype, verdict="PASS" if ok else "FAIL", max_rel_diff=diff,
-                             cpu_s=t1 - t0, gpu_s=t2 - t1, cpu_losses=cpu, gpu_losses=gpu))  # fmt: skip
-            print(f"{'PASS' if ok else 'FAIL'} {name} {dtype}: max relative loss difference {diff:.2e} "
-                  f"(tolerance {TOLERANCE[dtype]:.0e}; {len(cpu)} vs {len(gpu)} values; CPU {t1 - t0:.1f} s, "
-                  f"GPU {t2 - t1:.1f} s)", flush=True)  # fmt: skip
+            rows.append(
+                dict(
+                    model=name,
+                    dtype=dtype,
+                    verdict="PASS" if ok else "FAIL",
+                    max_rel_diff=diff,
+                    cpu_s=t1 - t0,
+                    gpu_s=t2 - t1,
+                    cpu_losses=cpu,
+                    gpu_losses=gpu,
+                )
+            )
+            print(
+                f"{'PASS' if ok else 'FAIL'} {name} {dtype}: max relative loss difference {diff:.2e} "
+                f"(tolerance {TOLERANCE[dtype]:.0e}; {len(cpu)} vs {len(gpu)} values; CPU {t1 - t0:.1f} s, "
+                f"GPU {t2 - t1:.1f} s)",
+                flush=True,
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"tolerance": TOLERANCE, "rows": rows}, indent=2))
     print("GPU vs CPU losses: " + ("FAIL" if failed else "PASS"))

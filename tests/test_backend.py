@@ -60,13 +60,13 @@ def test_cupy_without_a_usable_driver_names_both_cuda_versions(monkeypatch):
         raise RuntimeError("cudaErrorInsufficientDriver")
 
     fake = types.ModuleType("cupy")
-    fake.cuda = types.SimpleNamespace(
-        runtime=types.SimpleNamespace(getDeviceCount=no_device, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 12080)
-    )
+    runtime = types.SimpleNamespace(getDeviceCount=no_device, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 12080)
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    with pytest.raises(BackendUnavailableError, match=r"InsufficientDriver; CuPy built for CUDA 13\.0, driver: CUDA 12\.8\).*gpu-cuda12"):
+    expected = r"InsufficientDriver; CuPy built for CUDA 13\.0, driver: CUDA 12\.8\).*gpu-cuda12"
+    with pytest.raises(BackendUnavailableError, match=expected):
         _backend.import_cupy()
-    fake.cuda.runtime.driverGetVersion = lambda: 0
+    runtime.driverGetVersion = lambda: 0
     with pytest.raises(BackendUnavailableError, match="driver: none"):
         _backend.import_cupy()
 

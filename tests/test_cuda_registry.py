@@ -70,7 +70,10 @@ def test_the_scan_finds_a_planted_kernel(tmp_path):
         "from cupy import RawKernel\nimport cupy\n# cupy.ElementwiseKernel in a comment is fine\n"
         "k = cupy.ElementwiseKernel('T x', 'T y', 'y = x', 'k')\n"
     )
-    assert scan.kernel_sites(pkg) == ["wnmf_np/kernels/fast.py:1: RawKernel", "wnmf_np/kernels/fast.py:4: ElementwiseKernel"]
+    assert scan.kernel_sites(pkg) == [
+        "wnmf_np/kernels/fast.py:1: RawKernel",
+        "wnmf_np/kernels/fast.py:4: ElementwiseKernel",
+    ]
 
 
 def test_a_kernel_built_outside_the_registry_is_refused_on_the_standin():
@@ -159,8 +162,10 @@ def test_mu_step_host_equals_the_reference(rng, gamma):
 def test_parse_params_reads_cupy_syntax():
     params = parse_params("T g, raw int64 rows, float64 lr")
     assert [(p.name, p.ctype, p.raw, p.placeholder) for p in params] == [
-        ("g", "T", False, True), ("rows", "int64", True, False), ("lr", "float64", False, False)
-    ]  # fmt: skip
+        ("g", "T", False, True),
+        ("rows", "int64", True, False),
+        ("lr", "float64", False, False),
+    ]
     with pytest.raises(ValueError, match="cannot read"):
         parse_params("const T x")
 

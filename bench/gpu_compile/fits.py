@@ -48,7 +48,13 @@ def _wnmf_lazy(dev, dtype):
     Z = est.fit_transform(dev(X))
     Z_new = est.transform(dev(X[:10]))
     est.partial_fit(dev(X[10:26]))
-    return {"Z": Z, "Z_new": Z_new, "X_hat": est.inverse_transform(Z_new), "W": est.components_, "loss": est.loss_curve_}
+    return {
+        "Z": Z,
+        "Z_new": Z_new,
+        "X_hat": est.inverse_transform(Z_new),
+        "W": est.components_,
+        "loss": est.loss_curve_,
+    }
 
 
 @_fit("wnmf-dense")
@@ -103,8 +109,9 @@ def _mu(dev, dtype):
     out = {}
     for beta in ("frobenius", "kullback-leibler", "itakura-saito", 1.5, 3.0):
         for missing in (False, True):
-            est = wnmf_np.MultiplicativeNMF(3, beta_loss=beta, max_iter=15, tol=0.0, random_state=0, dtype=dtype,
-                                            nan_policy="omit")  # fmt: skip
+            est = wnmf_np.MultiplicativeNMF(
+                3, beta_loss=beta, max_iter=15, tol=0.0, random_state=0, dtype=dtype, nan_policy="omit"
+            )
             X = dev(_data(missing=missing))
             out[f"W {beta} {missing}"] = est.fit_transform(X)
             out[f"H {beta} {missing}"] = est.components_

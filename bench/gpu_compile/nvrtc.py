@@ -16,7 +16,9 @@ and :func:`self_check` says so at once.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+from pathlib import Path
 
 import cupy
 import numpy as np
@@ -46,7 +48,12 @@ def versions() -> str:
     return f"CuPy {cupy.__version__}, NVRTC {major}.{minor}"
 
 
-@functools.lru_cache(maxsize=None)
+def cuda_headers() -> str:
+    """The CUDA header directory CuPy compiles against (the last ``-I`` of its options)."""
+    return [o for o in _options() if o.startswith("-I")][-1][2:]
+
+
+@functools.cache
 def _kernel_object(spec: ElementwiseSpec):
     return spec.build(cupy)
 
@@ -87,8 +94,9 @@ def resolve(call: KernelCall, spec: ElementwiseSpec | None = None) -> tuple:
             infos.append(_kernel._ArgInfo(_SCALAR, _scalar.CScalar, np.dtype(in_resolved[i]), 0, True, True))
         else:
             infos.append(
-                _kernel._ArgInfo(_NDARRAY, cupy.ndarray, np.dtype(meta.dtype), meta.ndim, meta.c_contiguous,
-                                 meta.index_32_bits)  # fmt: skip
+                _kernel._ArgInfo(
+                    _NDARRAY, cupy.ndarray, np.dtype(meta.dtype), meta.ndim, meta.c_contiguous, meta.index_32_bits
+                )
             )
     infos.append(_kernel._ArgInfo(_INDEXER, _carray.Indexer, None, call.indexer_ndim, True, call.indexer_32_bits))
     return tuple(infos), type_map
@@ -110,14 +118,24 @@ def _options() -> tuple:
     return core.assemble_cupy_compiler_options(()) + ("-ftz=true", "--device-as-default-execution-space")
 
 
-def compile_source(src: str, arch: str, method: str) -> int:
-    """Compile with NVRTC for ``arch``; returns the size of the binary.
+def cache_key(src: str, arch: str) -> str:
+    """Hash of everything NVRTC's output depends on: source, options, architecture, NVRTC version."""
+    text = "\0".join((src, *_options(), arch, versions()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compile_source(src: str, arch: str, method: str, cache: Path | None = None) -> bool:
+    """Compile with NVRTC for ``arch``; True when it did, False when ``cache`` holds a clean
+    compilation of the same input (only clean ones are kept there).
 
     Raises
     ------
     CompileFailed
         On an error, or on any output in NVRTC's log (warnings included).
     """
+    done = None if cache is None else cache / cache_key(src, arch)
+    if done is not None and done.exists():
+        return False
     log = io.StringIO()
     try:
         binary, _ = compiler._NVRTCProgram(src, "wnmf_kernel.cu", method=method).compile(
@@ -127,7 +145,12 @@ def compile_source(src: str, arch: str, method: str) -> int:
         raise CompileFailed(f"-arch={arch}: NVRTC error:\n{exc}") from None
     if log.getvalue().strip():
         raise CompileFailed(f"-arch={arch}: NVRTC printed:\n{log.getvalue().strip()}")
-    return len(binary)
+    if not binary:
+        raise CompileFailed(f"-arch={arch}: NVRTC returned an empty binary")
+    if done is not None:
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(f"{len(binary)} bytes\n")
+    return True
 
 
 def variants(call: KernelCall) -> list[KernelCall]:
@@ -145,8 +168,13 @@ def variants(call: KernelCall) -> list[KernelCall]:
                 for p, a in zip(params, call.args):
                     if a.kind == "array":
                         args.append(
-                            ArgMeta("array", dtype if p.placeholder else a.dtype, a.ndim if p.raw else ndim,
-                                    a.c_contiguous if p.raw else ndim == 1, idx32)  # fmt: skip
+                            ArgMeta(
+                                "array",
+                                dtype if p.placeholder else a.dtype,
+                                a.ndim if p.raw else ndim,
+                                a.c_contiguous if p.raw else ndim == 1,
+                                idx32,
+                            )
                         )
                     elif p.placeholder:  # the package passes these in the array dtype
                         args.append(ArgMeta("scalar", value=np.dtype(dtype).type(a.value)))

@@ -13,8 +13,16 @@ from pathlib import Path
 
 #: CuPy (and cupyx.jit) names that build a kernel
 KERNEL_BUILDERS = frozenset(
-    {"ElementwiseKernel", "ReductionKernel", "RawKernel", "RawModule", "fuse", "create_ufunc", "create_reduction_func",
-     "rawkernel"}  # fmt: skip
+    {
+        "ElementwiseKernel",
+        "ReductionKernel",
+        "RawKernel",
+        "RawModule",
+        "fuse",
+        "create_ufunc",
+        "create_reduction_func",
+        "rawkernel",
+    }
 )
 REGISTRY = Path("kernels") / "_cuda_registry.py"
 

@@ -194,10 +194,13 @@ class Probe:
             if isinstance(a, DeviceArray) and not p.raw and a.shape != shape:
                 return KernelCall(self.spec.name, origin, (), 0, True, f"Out shape is mismatched ({p.name}).")
         views = [
-            (np.broadcast_to(a, shape) if isinstance(a, DeviceArray) and not p.raw else a) for p, a in zip(self.params, args)
+            (np.broadcast_to(a, shape) if isinstance(a, DeviceArray) and not p.raw else a)
+            for p, a in zip(self.params, args)
         ]
         arrays = [
-            (p.raw, v.strides, v.flags.c_contiguous) for p, a, v in zip(self.params, args, views) if isinstance(a, DeviceArray)
+            (p.raw, v.strides, v.flags.c_contiguous)
+            for p, a, v in zip(self.params, args, views)
+            if isinstance(a, DeviceArray)
         ]
         if len(args) == 1:
             raise NotImplementedError("single-argument kernels take CuPy's reduced_view path, not ported here.")
@@ -258,7 +261,9 @@ def make_module(recorder: list) -> types.ModuleType:
     for kind in ("RawKernel", "RawModule", "ReductionKernel", "fuse"):
         setattr(fake, kind, _unsupported(kind))
     stream = types.SimpleNamespace(synchronize=lambda: None)
-    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1), get_current_stream=lambda: stream)
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1), get_current_stream=lambda: stream
+    )
     return fake
 
 
