@@ -48,7 +48,8 @@ step "imports and versions" 60 env.txt python3 -c "
 import numba, numpy, cupy
 rt = cupy.cuda.runtime
 print('numpy', numpy.__version__, '| numba', numba.__version__, '| cupy', cupy.__version__)
-print('CUDA runtime', rt.runtimeGetVersion(), '| driver', rt.driverGetVersion(), '| devices', rt.getDeviceCount())
+print('CUDA runtime', rt.runtimeGetVersion(), '| driver', rt.driverGetVersion())
+print('devices', rt.getDeviceCount())
 print('device 0:', rt.getDeviceProperties(0)['name'].decode())
 "
 if [ "$failed" -ne 0 ]; then
