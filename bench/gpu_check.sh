@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: versions, the CuPy tests, GPU-vs-CPU losses and the GPU benchmarks (about 8 minutes at most).
+# GPU check: versions, the CuPy tests, GPU-vs-CPU losses and the GPU benchmarks (time limits: 550 s in all).
 #
 #   RESULTS_DIR=/some/folder bash bench/gpu_check.sh
 #
