@@ -9,6 +9,7 @@ recorded launches is ``bench/gpu_compile_check.py``'s part, run by ``.ci/gpu_com
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from gpu_compile import scan  # noqa: E402
-from gpu_compile.fits import FITS  # noqa: E402
+from gpu_compile.fits import FITS, STEPS  # noqa: E402
 from gpu_compile.standin import ArgMeta, DeviceArray, parse_params, reduce_dims, standin_cupy  # noqa: E402
 
 from wnmf_np import _mu_updates  # noqa: E402
@@ -43,6 +44,38 @@ def test_cupy_code_path_on_the_standin_equals_numpy(name):
         if isinstance(value, np.ndarray):
             assert isinstance(on_device[key], DeviceArray), f"{name}: {key} left the device"
         np.testing.assert_allclose(_host(on_device[key]), value, rtol=1e-9, atol=1e-12, err_msg=f"{name}: {key}")
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_no_host_read_inside_a_step_on_the_standin(monkeypatch, name):
+    """The steps of tests/test_gpu.py's guard, on the stand-in: no conversion of a device
+    array to a host value (get, float, int, bool, item, tolist) while a step runs."""
+    inside, steps, reads = [], [], []
+    for target in STEPS[name]:
+        module_name, fn_name = target.split(":")
+        module = importlib.import_module(module_name)
+
+        def step(*args, _original=getattr(module, fn_name), _target=target, **kwargs):
+            inside.append(_target)
+            steps.append(_target)
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(module, fn_name, step)
+    for attr in ("get", "__float__", "__int__", "__bool__", "item", "tolist"):
+
+        def read(self, *args, _original=getattr(DeviceArray, attr), _attr=attr):
+            if inside:
+                reads.append(f"{_attr} in {inside[-1]}")
+            return _original(self, *args)
+
+        monkeypatch.setattr(DeviceArray, attr, read)
+    with standin_cupy():
+        FITS[name](sys.modules["cupy"].asarray, "float32")
+    assert steps, "no step ran: the step functions are misnamed"
+    assert not reads, reads
 
 
 def test_every_registered_kernel_is_launched_by_some_scenario_in_both_dtypes():

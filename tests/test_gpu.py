@@ -26,24 +26,10 @@ import pytest
 from wnmf_np._backend import cupy_available
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from gpu_compile.fits import FITS  # noqa: E402
+from gpu_compile.fits import FITS, STEPS  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a usable NVIDIA GPU")]
 RTOL, ATOL = 1e-6, 1e-9
-
-#: the functions that are one training step of each scenario's estimator (host reads forbidden
-#: inside); UnfoldedNMF has no such function (its step is inline in ``_train``) and is left out
-STEPS = {
-    "wnmf-lazy": ["wnmf_np._fit:_step"],
-    "wnmf-dense": ["wnmf_np._fit:_step"],
-    "wnmf-missing": ["wnmf_np._fit:_step"],
-    "wnmf-checkpoint": ["wnmf_np._fit:_step"],
-    "deep": ["wnmf_np._fit:_step"],
-    "deconv-image": ["wnmf_np._fit:_step"],
-    "deconv-phase": ["wnmf_np._fit:_step"],
-    "mu": ["wnmf_np._mu:update_W", "wnmf_np._mu:update_H"],
-    "deep-mu": ["wnmf_np._mu_deep:factor_update"],
-}
 
 
 @pytest.mark.parametrize("name", list(FITS))

@@ -20,6 +20,17 @@ import wnmf_np
 #: name -> scenario(dev, dtype) -> dict of results
 FITS: dict[str, Callable] = {}
 
+#: name -> the ``module:function`` that is one training step of its estimator, inside which
+#: nothing may be read back to the host; UnfoldedNMF's step is inline in ``_train`` (not listed)
+STEPS = {
+    **dict.fromkeys(
+        ("wnmf-lazy", "wnmf-dense", "wnmf-missing", "wnmf-checkpoint", "deep", "deconv-image", "deconv-phase"),
+        ("wnmf_np._fit:_step",),
+    ),
+    "mu": ("wnmf_np._mu:update_W", "wnmf_np._mu:update_H"),
+    "deep-mu": ("wnmf_np._mu_deep:factor_update",),
+}
+
 
 def _fit(label):
     def register(fn):

@@ -75,8 +75,8 @@ def resolve(call: KernelCall, spec: ElementwiseSpec | None = None) -> tuple:
     scalars = {}
     for i, meta in enumerate(call.args):
         if meta.kind != "array":
-            try:
-                scalars[i] = _scalar.CScalar(meta.value)  # CuPy wraps every non-array argument so
+            try:  # as CuPy's _preprocess_args: a non-array becomes a CScalar, a NumPy array is refused
+                scalars[i] = _scalar.CScalar(meta.value)
             except TypeError as exc:
                 raise Rejected(f"argument {kern.params[i].name}: {exc}") from None
     if any(i >= n_in for i in scalars):
@@ -90,7 +90,10 @@ def resolve(call: KernelCall, spec: ElementwiseSpec | None = None) -> tuple:
     infos = []
     for i, meta in enumerate(call.args):
         if i in scalars:
-            scalars[i].apply_dtype(in_resolved[i])
+            try:  # the cast to the parameter's type, as in ElementwiseKernel.__call__
+                scalars[i].apply_dtype(in_resolved[i])
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise Rejected(f"argument {kern.params[i].name}: {exc}") from None
             infos.append(_kernel._ArgInfo(_SCALAR, _scalar.CScalar, np.dtype(in_resolved[i]), 0, True, True))
         else:
             infos.append(
