@@ -12,7 +12,7 @@ rate, weight decay, batch order, threads and float32. wnmf_np runs twice: with
 ``h_update="dense"`` (the same optimizer semantics as torch) and with its default lazy
 latent update. Seconds per epoch are medians over epochs after a warm-up epoch.
 
-Writes ``bench/out/torch_<device>.json`` and prints a markdown table.
+Writes ``torch_<device>.json`` into ``--out-dir`` (default ``bench/out``) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def deconv_main(args):
         print(f"| s = {w['stride']}, round {w['round']} | {_cell(w['torch_s'], '.3f')} | {w['dense_s']:.3f} | "
               f"{_cell(w['ratio_dense'], '.2f')} | {w['lazy_s']:.3f} | {_cell(w['ratio_lazy'], '.2f')} | "
               f"{_cell(w['lazy_other_layout_s'], '.3f')} | {_cell(w['ratio_other_layout'], '.2f')} |")  # fmt: skip
-    OUT.mkdir(exist_ok=True)
-    (OUT / f"torch_deconv_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(args.out_dir) / f"torch_deconv_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
 
 
 def _torch_time(fn, *args, **kwargs):
@@ -243,6 +243,7 @@ def main(argv=None):
                         help="deconv: DeconvWNMF's train_layout (default: the library's, 'image')")  # fmt: skip
     parser.add_argument("--compare-layouts", action="store_true",
                         help="deconv: also time the lazy fit in the other train_layout")  # fmt: skip
+    parser.add_argument("--out-dir", default=str(OUT), help="where the JSON goes (default bench/out)")
     args = parser.parse_args(argv)
     if args.model == "deconv":
         return deconv_main(args)
@@ -276,8 +277,8 @@ def main(argv=None):
             f"| {w['size']} ({w['m']} × {w['n']}, {w['r']}, {w['b']}) | {_cell(w['torch_s'], '.4f')} | "
             f"{w['dense_s']:.4f} | {_cell(w['ratio_dense'], '.2f')} | {w['lazy_s']:.4f} | {_cell(w['ratio_lazy'], '.2f')} |"
         )
-    OUT.mkdir(exist_ok=True)
-    (OUT / f"torch_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(args.out_dir) / f"torch_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

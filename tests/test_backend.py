@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,14 +30,45 @@ def test_unknown_backend_is_rejected():
         _backend.resolve_backend("tpu")
 
 
+EXTRAS = r"wnmf-np\[gpu-cuda12\].*CUDA 12.*wnmf-np\[gpu\].*wnmf-np\[gpu-cuda13\].*CUDA 13"
+
+
 def test_cupy_request_without_cupy_names_the_extra(monkeypatch):
-    # a broken/missing CuPy: the import fails, the message says how to install the extra
+    # a broken/missing CuPy: the import fails, the message says which extra to install
     monkeypatch.setitem(sys.modules, "cupy", None)
-    with pytest.raises(BackendUnavailableError, match=r"wnmf-np\[gpu\]"):
+    with pytest.raises(BackendUnavailableError, match=EXTRAS):
         _backend.resolve_backend("cupy")
     X = np.random.default_rng(0).uniform(size=(10, 4))
-    with pytest.raises(BackendUnavailableError, match=r"wnmf-np\[gpu\]"):
+    with pytest.raises(BackendUnavailableError, match=EXTRAS):
         WNMF(2, backend="cupy", max_epochs=1).fit(X)
+
+
+def test_the_extras_named_in_the_hint_exist():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras["gpu-cuda12"] == extras["gpu"] and extras["gpu"][0].startswith("cupy-cuda12x")
+    assert extras["gpu-cuda13"][0].startswith("cupy-cuda13x")
+
+
+def test_cupy_without_a_usable_driver_names_both_cuda_versions(monkeypatch):
+    """CuPy for CUDA 13 on a CUDA 12 driver (the usual mismatch): the error says so."""
+
+    def no_device():
+        raise RuntimeError("cudaErrorInsufficientDriver")
+
+    fake = types.ModuleType("cupy")
+    runtime = types.SimpleNamespace(getDeviceCount=no_device, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 12080)
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    expected = r"InsufficientDriver; CuPy built for CUDA 13\.0, driver: CUDA 12\.8\).*gpu-cuda12"
+    with pytest.raises(BackendUnavailableError, match=expected):
+        _backend.import_cupy()
+    runtime.driverGetVersion = lambda: 0
+    with pytest.raises(BackendUnavailableError, match="driver: none"):
+        _backend.import_cupy()
 
 
 class _FakeDeviceArray(np.ndarray):

@@ -21,7 +21,8 @@ import numpy as np
 BACKENDS = ("auto", "numpy", "cupy")
 
 _GPU_INSTALL_HINT = (
-    "install the GPU extra with `pip install 'wnmf-np[gpu]'` (CuPy for CUDA 12) "
+    "install the GPU extra for the CUDA version `nvidia-smi` shows: `pip install 'wnmf-np[gpu-cuda12]'` "
+    "(CUDA 12, also `wnmf-np[gpu]`) or `pip install 'wnmf-np[gpu-cuda13]'` (CUDA 13), "
     "on a machine with an NVIDIA GPU and driver"
 )
 
@@ -93,12 +94,26 @@ def import_cupy() -> ModuleType:
         n_devices = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # pragma: no cover - depends on the machine
         raise BackendUnavailableError(
-            f"backend='cupy': CuPy is installed but no CUDA device is usable ({exc}); "
+            f"backend='cupy': CuPy is installed but no CUDA device is usable ({exc}{_cuda_versions(cupy)}); "
             f"{_GPU_INSTALL_HINT}."
         ) from exc
     if n_devices < 1:  # pragma: no cover - depends on the machine
         raise BackendUnavailableError(f"backend='cupy': no CUDA device found; {_GPU_INSTALL_HINT}.")
     return cupy
+
+
+def _cuda_versions(cupy) -> str:
+    """``"; CuPy built for CUDA 13.0, driver: CUDA 12.8"`` (a mismatch is the usual cause), or ""."""
+    try:
+        runtime = cupy.cuda.runtime.runtimeGetVersion()
+        driver = cupy.cuda.runtime.driverGetVersion()
+    except Exception:  # no driver library at all: nothing more to say
+        return ""
+
+    def cuda(v):  # CUDA's encoding: 1000 * major + 10 * minor; 0 when no driver is installed
+        return f"CUDA {v // 1000}.{v % 1000 // 10}" if v else "none"
+
+    return f"; CuPy built for {cuda(runtime)}, driver: {cuda(driver)}"
 
 
 def cupy_available() -> bool:

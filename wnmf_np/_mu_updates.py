@@ -50,6 +50,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .kernels._cuda_registry import ElementwiseSpec, register
+
 BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 #: rows per block when the dense residual is evaluated in pieces (bounds temporaries)
 BLOCK_ELEMENTS = 1 << 22
@@ -163,12 +165,22 @@ def _mu_step_numba(F, num, den, l1, l2, gamma, eps):  # pragma: no cover - compi
             F[i, j] = f if f > eps else eps
 
 
-@lru_cache(maxsize=1)
-def _cupy_mu_step_kernel():
-    """CuPy version of the fused step, compiled on first use (never at import)."""
-    import cupy  # noqa: PLC0415  (lazy on purpose: importing wnmf_np never imports CuPy)
+def _mu_step_host(num, den, l1, l2, gamma, eps, F):
+    """NumPy meaning of the CUDA kernel ``wnmf_mu_step`` (same arguments, ``F`` updated in place;
+    NaN handling as in CUDA's comparisons, where it differs from ``np.maximum``)."""
+    d = den + l1
+    d = d + l2 * F
+    d = np.where(d < eps, eps, d)
+    ratio = num / d
+    if gamma != 1:
+        ratio = ratio**gamma
+    f = F * ratio
+    F[...] = np.where(f > eps, f, eps)
 
-    return cupy.ElementwiseKernel(
+
+MU_STEP = register(
+    ElementwiseSpec(
+        "wnmf_mu_step",
         "T num, T den, T l1, T l2, T gamma, T eps",
         "T F",
         """
@@ -180,8 +192,17 @@ def _cupy_mu_step_kernel():
         T f = F * ratio;
         F = f > eps ? f : eps;
         """,
-        "wnmf_mu_step",
+        _mu_step_host,
     )
+)
+
+
+@lru_cache(maxsize=1)
+def _cupy_mu_step_kernel():
+    """CuPy version of the fused step, compiled on first use (never at import)."""
+    import cupy  # noqa: PLC0415  (lazy on purpose: importing wnmf_np never imports CuPy)
+
+    return MU_STEP.build(cupy)
 
 
 def mu_step(prob: Problem, F, num, den, l1: float, l2: float):
