@@ -53,7 +53,7 @@ def _count_minus_one(pair) -> int:
 class DeconvWNMF(BaseWNMF):
     """Deconvolutional weakly non-negative factorisation of images (paper eq. 12).
 
-    Every image is reconstructed as X^(i) ≈ φη(W) *ᵀ_s φη(H^(i)): a transposed
+    Every image is reconstructed as ``X^(i) ≈ φη(W) *ᵀ_s φη(H^(i))``: a transposed
     convolution of stride s (upsampling by s) of r shared factor images W, each (h/s) ×
     (w/s), by the image's own r kernels H^(i) of size 2s × 2s. Both are trained end to
     end like :class:`wnmf_np.WNMF` (mini-batch AdamW over images, hand-written backward;

@@ -68,7 +68,7 @@ class DeepWNMF(BaseWNMF):
         Negativity (:func:`wnmf_np.metrics.negativity`) of every layer's φη(W_l) ("W1" …
         "WL") and of the latents φη(H) ("latents").
     components_ : array of shape (r_1, n_features)
-        φη(W_1)ᵀ ⋯ φη(W_L)ᵀ, the full product basis: X ≈ latents_ @ components_.
+        φη(W_1)ᵀ ⋯ φη(W_L)ᵀ, the full product basis: ``X ≈ latents_ @ components_``.
     layer_components_ : list of L arrays, the l-th of shape (r_l, n_features)
         φη(W_l)ᵀ ⋯ φη(W_L)ᵀ, the basis that decodes layer-l latents;
         ``layer_components_[0] is components_``.

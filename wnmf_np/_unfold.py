@@ -115,7 +115,7 @@ class UnfoldedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     loss_curve_ : list of float
         ``min_W L`` at the start of every epoch and after the last.
     reconstruction_err_ : float
-        ‖X − Z components_‖_F of the training data (sklearn's definition).
+        ``‖X − Z components_‖_F`` of the training data (sklearn's definition).
 
     Notes
     -----
