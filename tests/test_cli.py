@@ -354,6 +354,7 @@ CORRUPT_HEADER = b"\x93NUMPY\x01\x00" + (60).to_bytes(2, "little") + b"{'descr':
         ("x.npz", b"PK\x03\x04 but not really a zip file", "not a .npz file"),
         ("x.npz", b"\x93NUMPY\x01\x00 a .npy header in a .npz", "not a .npz file"),
     ],
+    ids=["corrupt_npy_header", "random_bytes_npy", "random_bytes_npz", "pk_but_not_zip_npz", "npy_as_npz"],
 )
 def test_misread_files_named_in_one_line(tmp_path, capsys, name, content, phrase):
     """NumPy's own messages were a traceback or advice to pass allow_pickle (which would
