@@ -57,7 +57,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
-        # not "any attribute ending in _": n_features_in_ is set before training starts
+        # not "any attribute ending in _": feature_names_in_ is set before training starts
         return hasattr(self, "params_")
 
     @property
