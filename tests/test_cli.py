@@ -408,7 +408,7 @@ def test_cupy_backend_without_cupy_one_line(tmp_path, capsys):
         (["--threads", "0"], "--threads: must be >= 1"),
         (["--clusters", "3"], "--clusters needs labels"),
         (["--model", "mu", "--eta", "0.5", "--l2", "0.1"], "--eta, --l2 apply to --model wnmf only"),
-        (["--model", "mu", "--loss", "kl"], "--loss apply to --model wnmf only"),
+        (["--model", "mu", "--loss", "kl"], "--loss applies to --model wnmf only"),
         (["-o", "no/such/folder/out"], "does not exist"),
         (["--save-model", "no/such/folder/model"], "does not exist"),
         (["--dtype", "float16"], "invalid choice"),

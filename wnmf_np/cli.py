@@ -146,7 +146,8 @@ def _check_options(args) -> dict:
     if args.model == "mu":
         given = [f"--{name.replace('_', '-')}" for name in WNMF_ONLY if getattr(args, name) is not None]
         if given:
-            raise UsageError(f"{', '.join(given)} apply to --model wnmf only, not to --model mu.")
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{', '.join(given)} {verb} to --model wnmf only, not to --model mu.")
     targets = {}
     if args.output:
         targets["output"] = _npz_target("-o/--output", args.output)
