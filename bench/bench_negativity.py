@@ -44,7 +44,16 @@ RANKS = {"orl": 40, "mfeat": 10, "yale": 15, "digits": 10, "synth": 10}
 
 
 def load(name):
-    """(X, y, image_shape) of a data set, pixels / features scaled to [0, 1]."""
+    """(X, y, image_shape) of a data set, pixels / features scaled to [0, 1], as float32.
+
+    The estimators fit in X's own precision (``dtype=None``); the tables were measured in
+    float32 (the earlier default), so the data are handed over in float32.
+    """
+    X, y, shape = _load(name)
+    return X.astype(np.float32), y, shape
+
+
+def _load(name):
     if name == "orl":
         b = load_orl()
         return b.data, b.target, b.image_shape

@@ -85,6 +85,7 @@ def fit_timed(est, X):
 
 def run(args):
     X, y = load_orl(return_X_y=True)
+    X = X.astype(np.float32)  # the estimators keep X's precision; the tables are float32
     shape = load_orl().image_shape
     common = dict(lr=args.lr, latent_lr=args.latent_lr, n_iter_no_change=None, random_state=args.seed)
     rows, models = [], {}

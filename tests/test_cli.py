@@ -339,3 +339,178 @@ def test_builtin_default_rank(capsys, dataset, rank):
     status, out, err = run_main(["fit", "--dataset", dataset, "--max-epochs", "1", "-q"], capsys)
     assert status == 0, err
     assert f"(n_components={rank})" in out
+
+
+# ------------------------------------------------- files NumPy misreports (issue 19.7)
+CORRUPT_HEADER = b"\x93NUMPY\x01\x00" + (60).to_bytes(2, "little") + b"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 4 \n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "phrase"),
+    [
+        ("x.npy", CORRUPT_HEADER + bytes(128), "corrupt .npy header"),  # was a tokenize.TokenError traceback
+        ("x.npy", bytes(np.random.default_rng(0).integers(0, 256, 512, dtype=np.uint8)), "not a .npy file"),
+        ("x.npz", bytes(np.random.default_rng(1).integers(0, 256, 512, dtype=np.uint8)), "not a .npz file"),
+        ("x.npz", b"PK\x03\x04 but not really a zip file", "not a .npz file"),
+        ("x.npz", b"\x93NUMPY\x01\x00 a .npy header in a .npz", "not a .npz file"),
+    ],
+    ids=["corrupt_npy_header", "random_bytes_npy", "random_bytes_npz", "pk_but_not_zip_npz", "npy_as_npz"],
+)
+def test_misread_files_named_in_one_line(tmp_path, capsys, name, content, phrase):
+    """NumPy's own messages were a traceback or advice to pass allow_pickle (which would
+    run code from the file); now one line naming the file and what is wrong with it."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    status, _, err = run_main(["fit", str(path), *FAST], capsys)
+    assert_one_line_error(status, err)
+    assert str(path) in err and phrase in err
+    assert "allow_pickle" not in err and "pickled" not in err
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz"])
+def test_object_array_named_without_pickle_advice(tmp_path, capsys, fmt):
+    obj = np.array([[1, "a"], [2, "b"]], dtype=object)
+    path = tmp_path / f"x.{fmt}"
+    np.save(path, obj, allow_pickle=True) if fmt == "npy" else np.savez(path, data=obj)
+    status, _, err = run_main(["fit", str(path), *FAST], capsys)
+    assert_one_line_error(status, err)
+    assert str(path) in err and "object" in err and "allow_pickle" not in err
+
+
+# ------------------------------------------------------- options checked before the fit
+def _npy(tmp_path, X=None):
+    path = tmp_path / "x.npy"
+    np.save(path, _good() if X is None else X)
+    return path
+
+
+def test_all_zero_matrix_refused_before_the_fit(tmp_path, capsys):
+    status, out, err = run_main(["fit", str(_npy(tmp_path, np.zeros((6, 4)))), *FAST], capsys)
+    assert_one_line_error(status, err)  # was a ZeroDivisionError traceback after the fit
+    assert "every entry is 0" in err and "fit:" not in out
+
+
+def test_cupy_backend_without_cupy_one_line(tmp_path, capsys):
+    from wnmf_np._backend import cupy_available
+
+    if cupy_available():
+        pytest.skip("CuPy works here")
+    status, out, err = run_main(["fit", str(_npy(tmp_path)), *FAST, "--backend", "cupy"], capsys)
+    assert_one_line_error(status, err)  # was an uncaught BackendUnavailableError
+    assert "gpu" in err and "samples x" not in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [
+        (["-r", "0"], "-r/--n-components: must be >= 1"),  # was run silently at rank 10
+        (["-r", "two"], "expected an integer"),
+        (["--threads", "0"], "--threads: must be >= 1"),
+        (["--clusters", "3"], "--clusters needs labels"),
+        (["--model", "mu", "--eta", "0.5", "--l2", "0.1"], "--eta, --l2 apply to --model wnmf only"),
+        (["--model", "mu", "--loss", "kl"], "--loss applies to --model wnmf only"),
+        (["-o", "no/such/folder/out"], "does not exist"),
+        (["--save-model", "no/such/folder/model"], "does not exist"),
+        (["--dtype", "float16"], "invalid choice"),
+    ],
+)
+def test_bad_options_one_line_before_the_fit(tmp_path, capsys, monkeypatch, extra, phrase):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_main(["fit", str(_npy(tmp_path)), *FAST[:2], "-q", *extra], capsys)
+    assert_one_line_error(status, err)
+    assert phrase in err, err
+    assert "fit:" not in out  # nothing was fitted
+
+
+def test_rank_above_min_shape_warns(tmp_path, capsys):
+    status, out, err = run_main(["fit", str(_npy(tmp_path)), "--max-epochs", "2", "-q", "-r", "7"], capsys)
+    assert status == 0
+    assert "warning: rank 7 exceeds min(n_samples, n_features) = 5" in err
+    _check_report(out)
+
+
+def test_output_gets_npz_suffix_and_real_path(tmp_path, capsys):
+    target = tmp_path / "out_csv"
+    status, out, err = run_main(["fit", str(_npy(tmp_path)), *FAST, "-o", str(target)], capsys)
+    assert status == 0, err
+    real = tmp_path / "out_csv.npz"
+    assert real.exists() and not target.exists()
+    assert f"to {real}" in out  # was "saved ... to out_csv"
+    with np.load(real) as res:
+        assert res["latents"].shape == (8, 2)
+
+
+def test_save_model_loadable(tmp_path, capsys):
+    from wnmf_np import WNMF
+
+    X = _good()
+    status, out, err = run_main(["fit", str(_npy(tmp_path, X)), *FAST, "--save-model", str(tmp_path / "m.npz")], capsys)
+    assert status == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("saved the model to "))
+    path = line.split("saved the model to ")[1].split(" (load")[0]
+    model = WNMF.load(path)
+    assert model.components_.shape == (2, 5)
+    assert np.isfinite(np.asarray(model.transform(X))).all()
+
+
+def test_plots_written(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "figs" / "run1"  # created, parents included
+    status, out, err = run_main(["fit", str(_npy(tmp_path, _good(shape=(12, 16)))), *FAST, "--plots", str(folder)], capsys)
+    assert status == 0, err
+    for name in ("basis.png", "histograms.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(folder / "basis.png") in out
+
+
+def test_plots_without_matplotlib_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    status, out, err = run_main(["fit", str(_npy(tmp_path)), *FAST, "--plots", str(tmp_path / "p")], capsys)
+    assert_one_line_error(status, err)
+    assert "matplotlib" in err and "plot" in err and "fit:" not in out
+
+
+def test_hints_use_cli_flags(tmp_path, capsys):
+    X = _good()
+    X[1, 1] = np.nan
+    status, _, err = run_main(["fit", str(_npy(tmp_path, X)), *FAST], capsys)
+    assert_one_line_error(status, err)
+    assert "--nan-policy omit" in err and "nan_policy=" not in err
+
+
+def test_cli_message_translation():
+    from wnmf_np.cli import cli_message
+
+    assert cli_message("pass nan_policy='omit' or use dtype='float64'.") == "pass --nan-policy omit or use --dtype float64."
+    assert cli_message("labels_key=17 is out of range") == "--labels-key 17 is out of range"
+    assert cli_message("init='random' stays") == "init='random' stays"  # no such flag
+
+
+def test_negative_csv_label_index(tmp_path, capsys):
+    path = tmp_path / "x.csv"
+    rows = np.hstack([_good(shape=(12, 4)), np.repeat([0, 1, 2], 4)[:, None]])
+    np.savetxt(path, rows, delimiter=",")
+    status, out, err = run_main(["fit", str(path), *FAST, "--labels-key", "-1"], capsys)
+    assert status == 0, err  # was refused as a column name
+    assert "12 samples x 4 features" in out and "NMI (k=3" in out
+
+
+def test_help_shows_defaults_of_the_code(capsys):
+    import inspect
+
+    from wnmf_np import WNMF
+
+    status, out, _ = run_main(["fit", "--help"], capsys)
+    assert status == 0
+    flat = " ".join(out.split())
+    defaults = inspect.signature(WNMF).parameters
+    for flag, param in [("--eta", "eta"), ("--batch-size", "batch_size"), ("--lr", "lr"), ("--max-epochs", "max_epochs")]:
+        assert flag in flat and f"default {defaults[param].default}" in flat, flag
+    assert "(default: raise)" in flat and "--loss" in flat and "(default l1)" in flat
+
+
+def test_version(capsys):
+    import wnmf_np
+
+    status, out, _ = run_main(["--version"], capsys)
+    assert status == 0 and out.strip() == f"wnmf-np {wnmf_np.__version__}"

@@ -369,6 +369,17 @@ def test_load_matrix_csv(tmp_path):
     assert X.shape == (3, 3) and y is None
 
 
+def test_load_matrix_csv_with_byte_order_mark(tmp_path):
+    """A UTF-8 BOM made the first numeric row look like text, so it was taken as a header
+    and lost (issue 19.8)."""
+    (tmp_path / "bom.csv").write_bytes("\ufeff1,2\n3,4\n5,6\n7,8\n".encode())
+    X, y = load_matrix(tmp_path / "bom.csv")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6], [7, 8]])
+    (tmp_path / "bom_header.csv").write_bytes("\ufeffa,label\n1,0\n2,1\n".encode())
+    X, y = load_matrix(tmp_path / "bom_header.csv", labels_key="a")  # the name has no BOM glued to it
+    np.testing.assert_array_equal(y, [1, 2])
+
+
 @pytest.mark.parametrize(
     "text, kwargs, message",
     [

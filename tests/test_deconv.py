@@ -188,7 +188,7 @@ def test_latent_shapes_raw_and_sum(rng, stride):
     hi, wi = -(-9 // stride), -(-7 // stride)
     raw = DeconvWNMF(r, stride=stride, image_shape=(9, 7), latent="raw", **FAST)
     Z = raw.fit_transform(X)
-    assert Z.shape == (20, r * k * k) and Z.dtype == np.float32
+    assert Z.shape == (20, r * k * k) and Z.dtype == np.float64  # dtype=None follows X
     assert raw.components_.shape == (r, hi, wi) and raw.kernels_.shape == (20, r, k, k)
     assert raw.params_["W"].shape == (r, hi, wi) and raw.params_["H"].shape == (20, r, k, k)
     np.testing.assert_array_equal(Z, raw.kernels_.reshape(20, -1))
@@ -213,6 +213,16 @@ def test_square_images_by_default_and_seeds_reproduce(rng):
     np.testing.assert_array_equal(a.transform(X[:3]), b.transform(X[:3]))
 
 
+@pytest.mark.parametrize(("image_shape", "resolved"), [((1, -1), (1, 30)), ((-1, 5), (6, 5)), ((6, -1), (6, 5))])
+def test_one_side_of_image_shape_inferred(rng, image_shape, resolved):
+    """-1 is inferred from n_features as numpy.reshape does: (1, -1) is 1-D signals of any
+    length (scikit-learn's checks run on it)."""
+    X = rng.uniform(size=(10, 30))
+    est = DeconvWNMF(2, stride=1, image_shape=image_shape, **FAST).fit(X)
+    assert est.image_shape_ == resolved and est.components_.shape == (2, *resolved)
+    assert est.get_params()["image_shape"] == image_shape  # the parameter is left as given
+
+
 @pytest.mark.parametrize(
     "kw, exc, match",
     [({"stride": 0}, ValueError, "stride"), ({"stride": -2}, ValueError, "stride"),
@@ -220,6 +230,8 @@ def test_square_images_by_default_and_seeds_reproduce(rng):
      ({"stride": True}, ValueError, "stride"), ({"image_shape": (5, 5)}, ValueError, "image_shape"),
      ({"image_shape": (6,)}, ValueError, "image_shape"), ({"image_shape": (6, 0)}, ValueError, "image_shape"),
      ({"image_shape": None}, ValueError, "image_shape"), ({"latent": "mean"}, ValueError, "latent"),
+     ({"image_shape": (4, -1)}, ValueError, "image_shape"), ({"image_shape": (-1, -1)}, ValueError, "image_shape"),
+     ({"image_shape": (-1, 0)}, ValueError, "image_shape"), ({"image_shape": (True, -1)}, ValueError, "image_shape"),
      ({"n_components": 0}, ValueError, "n_components"), ({"eta": -0.1}, ValueError, "eta")],
 )  # fmt: skip
 def test_bad_parameters_raise_naming_them(rng, kw, exc, match):

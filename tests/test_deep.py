@@ -188,6 +188,7 @@ def test_transform_of_training_data_reconstructs_it(deep_data):
 
 
 def test_float32_preserved_and_seeds_reproduce(deep_data):
+    deep_data = deep_data.astype(np.float32)
     a = DeepWNMF((3, 5), **FAST).fit(deep_data)
     b = DeepWNMF((3, 5), **FAST).fit(deep_data)
     assert a.components_.dtype == np.float32 and a.latents_.dtype == np.float32

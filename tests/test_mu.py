@@ -212,7 +212,9 @@ def test_seed_reproducible_and_dtype_param(rng):
     a = MultiplicativeNMF(R, random_state=7, max_iter=10, tol=0).fit_transform(X)
     b = MultiplicativeNMF(R, random_state=7, max_iter=10, tol=0).fit_transform(X)
     np.testing.assert_array_equal(a, b)
-    assert a.dtype == np.float32
+    assert a.dtype == X.dtype == np.float64  # dtype=None follows X
+    c = MultiplicativeNMF(R, random_state=7, max_iter=10, tol=0, dtype="float32").fit_transform(X)
+    assert c.dtype == np.float32
 
 
 def test_itakura_saito_with_zeros_stays_finite(rng):
@@ -228,11 +230,11 @@ def test_itakura_saito_with_zeros_stays_finite(rng):
 @pytest.mark.parametrize(
     "X_fn,kwargs,exc,match",
     [
-        (lambda X: -X, {}, ValueError, "X has negative"),
+        (lambda X: -X, {}, ValueError, "Negative values in data passed to X"),
         (lambda X: np.where(X > 0.5, np.nan, X), {}, ValueError, "nan_policy"),
         (lambda X: np.where(X > 0.5, np.inf, X), {}, ValueError, "X contains infinite"),
         (lambda X: np.where(X > 0.5, np.inf, X), {"nan_policy": "omit"}, ValueError, "infinite"),
-        (lambda X: sp.csr_matrix(-X), {}, ValueError, "X has negative"),
+        (lambda X: sp.csr_matrix(-X), {}, ValueError, "Negative values in data passed to X"),
         (lambda X: sp.csr_matrix(np.where(X > 0.5, np.nan, X)), {}, ValueError, "nan_policy"),
         (lambda X: sp.csr_matrix(np.where(X > 0.5, np.inf, X)), {}, ValueError, "infinite"),
         (lambda X: X, {"n_components": 0}, ValueError, "n_components"),

@@ -153,7 +153,7 @@ def test_invalid_parameters(X, kwargs, match):
 
 
 def test_invalid_data_and_layer(X):
-    with pytest.raises(ValueError, match="X has negative"):
+    with pytest.raises(ValueError, match="Negative values in data passed to X"):
         DeepMultiplicativeNMF(RANKS, max_iter=2, pretrain_iter=2).fit(-X)
     with pytest.raises(ValueError, match="nan_policy"):
         DeepMultiplicativeNMF(RANKS, max_iter=2, pretrain_iter=2).fit(np.where(X > 1, np.nan, X))

@@ -8,7 +8,7 @@ driver and the sklearn API live here.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
@@ -21,23 +21,27 @@ from ._persistence import CheckpointMixin
 from ._regularization import AUTO_L2, L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
 from ._schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
 from ._streaming import StreamingMixin
+from ._threads import check_n_threads, limit_threads
 from ._validation import (
     NAN_POLICIES,
     check_data,
     check_dtype,
+    check_feature_names,
     check_float,
     check_int,
     check_option,
     check_random_state_seed,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
 )
-from ._threads import check_n_threads, limit_threads
 from .kernels import get_kernels
 from .metrics import negativity
 
 LOSS_NAMES = ("l1", "l2", "huber", "kl")
 
 
-class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
+class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
     """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
 
     #: λ of ``l2="auto"`` by loss (:mod:`wnmf_np._regularization`)
@@ -49,9 +53,17 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         tags.requires_fit = True
         if self.loss == "kl":
             tags.input_tags.positive_only = True
-        if self.dtype in ("float32", "float64"):
-            tags.transformer_tags.preserves_dtype = [self.dtype]
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
         return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # not "any attribute ending in _": feature_names_in_ is set before training starts
+        return hasattr(self, "params_")
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output (``get_feature_names_out`` names them)."""
+        return int(self.components_.shape[0])
 
     # ---------------------------------------------------------------- hooks
     def _make_model(self, n_features: int):  # pragma: no cover - abstract
@@ -99,7 +111,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         check_n_threads(getattr(self, "n_threads", None))
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
-        return {"dtype": check_dtype(self.dtype)}
+        if self.dtype is not None:
+            check_dtype(self.dtype)
 
     def _train_config(
         self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
@@ -140,24 +153,32 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
         )
 
     def _prepare(self, X, mask, *, reset: bool):
-        """Validate data; returns (backend, X, observed)."""
-        settings = self._validate_common()
+        """Validate data; returns (backend, X, observed).
+
+        A fit (``reset``) works in ``dtype``, or with ``dtype=None`` in X's own precision
+        (:func:`wnmf_np._validation.resolve_dtype`); everything after it (``transform``,
+        ``partial_fit``, ``fit(resume=True)``) in the precision the model was fitted in.
+        """
+        self._validate_common()
+        if reset:
+            dtype = resolve_dtype(self.dtype, X)
+        else:
+            check_is_fitted(self)
+            check_feature_names(self, X)  # first, as scikit-learn orders its checks
+            dtype = self.params_[self.model_.sample_param].dtype.type
+        original = X
         backend = resolve_backend(self.backend, X)
         if is_out_of_core(X):
             if mask is not None:
                 raise ValueError("mask is not supported with out-of-core X; mark missing entries as NaN and use nan_policy='omit'.")
-            X = OutOfCoreData(X, backend, settings["dtype"], nan_policy=self.nan_policy, non_negative=self.loss == "kl")
-            self._check_features(X, reset)
-            return backend, X, None
-        X, observed = check_data(
-            X,
-            backend,
-            settings["dtype"],
-            nan_policy=self.nan_policy,
-            mask=mask,
-            non_negative=self.loss == "kl",
-        )
+            X = OutOfCoreData(X, backend, dtype, nan_policy=self.nan_policy, non_negative=self.loss == "kl")
+            observed = None
+        else:
+            X, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask,
+                                     non_negative=self.loss == "kl")  # fmt: skip
         self._check_features(X, reset)
+        if reset:  # the column names of a DataFrame X, once X passed its checks
+            record_feature_names(self, original)
         return backend, X, observed
 
     def _check_features(self, X, reset: bool) -> None:
@@ -363,6 +384,8 @@ class BaseWNMF(CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator)
             return self._transform(X, mask)
 
     def _transform(self, X, mask):
+        """:meth:`transform` without the thread limits (subclasses call it, not the public
+        method, which scikit-learn's ``set_output`` may wrap)."""
         backend, X, observed = self._prepare(X, mask, reset=False)
         rng = check_random_state_seed(self.random_state)
         params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}

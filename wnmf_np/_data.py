@@ -146,7 +146,7 @@ class OutOfCoreData:
                 has_nan = True
             valid = block[~nan] if nan.any() else block.ravel()
             if non_negative and valid.size and valid.min() < 0:
-                raise ValueError(f"{name} has negative entries (min {valid.min():g}); this needs non-negative data.")
+                raise ValueError(f"Negative values in data passed to {name} (min {valid.min():g}); this needs non-negative data.")
             total += float(valid.sum())
             count += valid.size
             if valid.size:

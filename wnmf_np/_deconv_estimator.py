@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 
 from ._activations import leaky_relu
 from ._backend import Backend, namespace_of
@@ -15,7 +16,11 @@ from ._validation import check_int, check_option
 
 
 def resolve_image_shape(image_shape, stride, n_features: int) -> tuple:
-    """(h, w, s) for ``image_shape`` (None: square images) and ``stride``; errors name them."""
+    """(h, w, s) for ``image_shape`` and ``stride``; errors name them.
+
+    ``image_shape=None`` means square images; one entry of ``image_shape`` may be -1, the
+    other is then inferred from ``n_features`` as ``numpy.reshape`` does.
+    """
     if image_shape is None:
         side = math.isqrt(n_features)
         if side * side != n_features:
@@ -24,13 +29,31 @@ def resolve_image_shape(image_shape, stride, n_features: int) -> tuple:
                 "square; pass image_shape=(height, width)."
             )
         image_shape = (side, side)
+    elif isinstance(image_shape, (tuple, list)) and len(image_shape) == 2 and _count_minus_one(image_shape) == 1:
+        known = image_shape[1] if _is_minus_one(image_shape[0]) else image_shape[0]
+        if isinstance(known, numbers.Integral) and not isinstance(known, bool) and known >= 1:
+            if n_features % known:
+                raise ValueError(
+                    f"image_shape={tuple(image_shape)}: {n_features} features do not split into images "
+                    f"with a side of {known}."
+                )
+            other = n_features // int(known)
+            image_shape = (other, int(known)) if _is_minus_one(image_shape[0]) else (int(known), other)
     return validate_deconv_geometry(image_shape, stride, n_features)
+
+
+def _is_minus_one(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value == -1
+
+
+def _count_minus_one(pair) -> int:
+    return sum(_is_minus_one(v) for v in pair)
 
 
 class DeconvWNMF(BaseWNMF):
     """Deconvolutional weakly non-negative factorisation of images (paper eq. 12).
 
-    Every image is reconstructed as X^(i) ≈ φη(W) *ᵀ_s φη(H^(i)): a transposed
+    Every image is reconstructed as ``X^(i) ≈ φη(W) *ᵀ_s φη(H^(i))``: a transposed
     convolution of stride s (upsampling by s) of r shared factor images W, each (h/s) ×
     (w/s), by the image's own r kernels H^(i) of size 2s × 2s. Both are trained end to
     end like :class:`wnmf_np.WNMF` (mini-batch AdamW over images, hand-written backward;
@@ -46,7 +69,9 @@ class DeconvWNMF(BaseWNMF):
     stride : int, default 2
         Upsampling factor s >= 1; factor images are (ceil(h/s), ceil(w/s)), kernels 2s × 2s.
     image_shape : (int, int) or None, default None
-        (h, w) of one image, with h·w = n_features. None: square images.
+        (h, w) of one image, with h·w = n_features. One of the two may be -1, inferred
+        from n_features as in ``numpy.reshape``: ``(1, -1)`` factorises 1-D signals of any
+        length. None: square images.
     latent : {"sum", "raw"}, default "sum"
         What ``transform``/``fit_transform`` return (paper, Table 4): "raw" flattens
         φη(H^(i)) into 4s²r values, "sum" adds each rank's 2s × 2s kernel entries (r
@@ -118,7 +143,7 @@ class DeconvWNMF(BaseWNMF):
         init="auto",
         h_update="lazy",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         n_threads=None,
         nan_policy="raise",
         random_state=None,
@@ -159,6 +184,12 @@ class DeconvWNMF(BaseWNMF):
         self.callback = callback
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output: r for ``latent="sum"``, 4s²r for "raw"."""
+        r, k = self.model_.n_components, 2 * self.model_.stride
+        return r if check_option("latent", self.latent, LATENTS) == "sum" else r * k * k
 
     # ---------------------------------------------------------------- hooks
     def _validate_extra(self, n_features: int) -> None:

@@ -10,8 +10,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._activations import inverse_leaky_relu, leaky_relu
 from ._backend import Backend, namespace_of
 from ._base import BaseWNMF
-from ._regularization import AUTO_L2_DEEP
 from ._deep import DeepModel
+from ._regularization import AUTO_L2_DEEP
+from ._threads import limit_threads
 from ._validation import check_latents
 
 
@@ -67,7 +68,7 @@ class DeepWNMF(BaseWNMF):
         Negativity (:func:`wnmf_np.metrics.negativity`) of every layer's φη(W_l) ("W1" …
         "WL") and of the latents φη(H) ("latents").
     components_ : array of shape (r_1, n_features)
-        φη(W_1)ᵀ ⋯ φη(W_L)ᵀ, the full product basis: X ≈ latents_ @ components_.
+        φη(W_1)ᵀ ⋯ φη(W_L)ᵀ, the full product basis: ``X ≈ latents_ @ components_``.
     layer_components_ : list of L arrays, the l-th of shape (r_l, n_features)
         φη(W_l)ᵀ ⋯ φη(W_L)ᵀ, the basis that decodes layer-l latents;
         ``layer_components_[0] is components_``.
@@ -108,7 +109,7 @@ class DeepWNMF(BaseWNMF):
         init="auto",
         h_update="lazy",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         n_threads=None,
         nan_policy="raise",
         random_state=None,
@@ -241,7 +242,8 @@ class DeepWNMF(BaseWNMF):
         """
         check_is_fitted(self)
         layer = self._check_layer(layer)
-        Z1 = super().transform(X, mask=mask)
+        with limit_threads(self.n_threads):
+            Z1 = self._transform(X, mask)
         xp = namespace_of(Z1)
         params = {name: xp.asarray(self.params_[name]) for name in self.model_.names}
         return self._layer(params, Z1, layer)

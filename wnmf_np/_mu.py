@@ -9,18 +9,18 @@ with ``W`` (n_samples, n_components) the latents returned by ``transform`` and `
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ._backend import Backend, resolve_backend
 from ._data import OutOfCoreData, is_out_of_core
 from ._mu_chunked import ChunkedMatrix
 from ._mu_init import INITS, check_custom_factor, nndsvd_init, random_init
+from ._mu_rows import CHECK_EVERY, row_start, solve_rows
 from ._mu_updates import (
     Problem,
     beta_from_loss,
@@ -34,15 +34,17 @@ from ._threads import limit_threads, refresh_threads
 from ._validation import (
     check_data,
     check_dtype,
+    check_feature_names,
     check_float,
     check_int,
     check_latents,
     check_option,
     check_random_state_seed,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
 )
-
-#: the objective is evaluated (and convergence tested) every CHECK_EVERY iterations
-CHECK_EVERY = 10
+from ._warnings import warn
 
 
 class MUResult(NamedTuple):
@@ -100,7 +102,7 @@ def reconstruction_error(divergence: float) -> float:
     return float(np.sqrt(2.0 * max(divergence, 0.0)))
 
 
-class MultiplicativeNMF(TransformerMixin, BaseEstimator):
+class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Non-negative matrix factorisation by Lee–Seung multiplicative updates.
 
     Factorises ``X`` (n_samples, n_features) ≈ ``W @ H``, ``W`` (n_samples,
@@ -138,8 +140,9 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
     init : {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
         See :mod:`wnmf_np._mu_init`; "custom" takes ``W`` and ``H`` passed to ``fit``.
     backend : {"auto", "numpy", "cupy"}
-    dtype : {"float32", "float64"}
-        Working precision.
+    dtype : {"float32", "float64"} or None, default None
+        Working precision; None follows X (float32 stays float32, float64 stays float64,
+        other input works in float32). ``transform`` works in the precision of the fit.
     nan_policy : {"raise", "omit"}
         Under "omit" NaN marks a missing entry; missing entries (NaN or ``mask=False``)
         are left out of ``D_β`` and of the updates (weighted MU rule).
@@ -186,7 +189,7 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         tol=1e-4,
         init="random",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         nan_policy="raise",
         random_state=None,
         verbose=0,
@@ -206,8 +209,22 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True  # CSR/CSC, kept sparse for β ∈ {1, 2} (Notes)
+        tags.input_tags.allow_nan = self.nan_policy == "omit"
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output (``get_feature_names_out`` names them)."""
+        return int(self.components_.shape[0])
+
     # ------------------------------------------------------------------ checking
-    def _check_params(self):
+    def _check_params(self) -> float:
+        """Check the hyper-parameters; returns β."""
         check_int("n_components", self.n_components, low=1)
         check_float("l1", self.l1, low=0.0)
         check_float("l2", self.l2, low=0.0)
@@ -216,7 +233,9 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
         check_option("init", self.init, INITS)
         check_option("nan_policy", self.nan_policy, ("raise", "omit"))
         check_int("verbose", self.verbose, low=0)
-        return beta_from_loss(self.beta_loss), check_dtype(self.dtype)
+        if self.dtype is not None:
+            check_dtype(self.dtype)
+        return beta_from_loss(self.beta_loss)
 
     def _problem(self, X, mask, beta, dtype, backend: Backend, n_for_penalty=None) -> Problem:
         """Validate ``X`` (dense or sparse) and bundle it with the loss settings."""
@@ -264,18 +283,19 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
             Initial factors, required (and only used) with ``init="custom"``.
         """
         with limit_threads(self.n_threads):
-            beta, dtype = self._check_params()
+            beta = self._check_params()
+            dtype = resolve_dtype(self.dtype, X)
             backend = resolve_backend(self.backend, X)
             prob = self._problem(X, mask, beta, dtype, backend)
+            record_feature_names(self, X)
             rng = check_random_state_seed(self.random_state)
             W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
             res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
             if not res.converged and self.tol > 0 and self.max_iter > 0:
-                warnings.warn(
+                warn(
                     f"MultiplicativeNMF: max_iter={self.max_iter} reached before the objective "
                     f"converged (tol={self.tol}); increase max_iter or tol.",
                     ConvergenceWarning,
-                    stacklevel=2,
                 )
             self.components_ = res.H
             self.n_components_ = int(self.n_components)
@@ -289,21 +309,24 @@ class MultiplicativeNMF(TransformerMixin, BaseEstimator):
     def transform(self, X, *, mask=None):
         """Latents ``W`` (n_samples, n_components) of ``X`` with ``components_`` fixed.
 
-        Solves the ``W``-subproblem by MU (``max_iter``, ``tol`` as in ``fit``), from the
-        constant start ``sqrt(mean(X) / r)``; the ``W``-side penalty is scaled by
-        ``n_features`` as in ``fit``.
+        Solves the ``W``-subproblem by MU (``max_iter``, ``tol`` as in ``fit``) row by
+        row (:mod:`wnmf_np._mu_rows`): each sample starts from ``sqrt(mean(x_i) / r)`` and
+        stops on its own objective, so its latents do not depend on the other samples
+        passed with it. The ``W``-side penalty is scaled by ``n_features`` as in ``fit``;
+        the precision is the one of the fit.
         """
         with limit_threads(self.n_threads):
             self._check_fitted()
-            beta, dtype = self._check_params()
+            beta = self._check_params()
+            dtype = self.components_.dtype.type
+            check_feature_names(self, X)
             backend = resolve_backend(self.backend, X, self.components_)
             prob = self._problem(X, mask, beta, dtype, backend)
             if prob.X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {prob.X.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+                raise ValueError(f"X has {prob.X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
             H = backend.asarray(self.components_, dtype=dtype)
-            n = prob.X.shape[0]
-            W0 = backend.xp.full((n, self.n_components_), np.sqrt(_observed_mean(prob) / self.n_components_), dtype=dtype)
-            return run_mu(prob, W0, H, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+            W0 = row_start(prob, self.n_components_, dtype)
+            return solve_rows(prob, W0, H, max_iter=self.max_iter, tol=self.tol)[0]
 
     def inverse_transform(self, W):
         """Reconstruction ``W @ components_`` (n_samples, n_features)."""
@@ -366,7 +389,7 @@ def _check_sparse(X, dtype, nan_policy: str):
             "(missing entries are then left out of the loss); otherwise clean the data."
         )
     if (data < 0).any():
-        raise ValueError(f"X has negative entries (min {np.nanmin(data):g}); this needs non-negative data.")
+        raise ValueError(f"Negative values in data passed to X (min {np.nanmin(data):g}); this needs non-negative data.")
     return X
 
 

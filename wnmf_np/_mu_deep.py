@@ -35,18 +35,29 @@ denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ._backend import resolve_backend
 from ._fit import DivergenceError
 from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
+from ._mu_rows import solve_rows
 from ._mu_updates import Penalty, Problem, mu_step
 from ._threads import limit_threads, refresh_threads
-from ._validation import check_data, check_dtype, check_float, check_int, check_option, check_random_state_seed
+from ._validation import (
+    check_data,
+    check_dtype,
+    check_feature_names,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state_seed,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
+)
+from ._warnings import warn
 
 
 def chain(mats):
@@ -133,19 +144,20 @@ def _warm_start(xp, X, C, lam: float, dtype):
     """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
 
     MU alone crawls on this sub-problem from a constant start; the clipped ridge solution
-    is already close, and the floor (1 % of the typical entry) keeps every entry able to
-    move multiplicatively.
+    is already close, and the floor (1 % of the row's typical entry) keeps every entry able
+    to move multiplicatively. Each row uses its own values only, so a sample's start does
+    not depend on the other samples of the batch.
     """
     C64 = C.astype(xp.float64)  # float64 and an absolute ridge: no overflow, never singular
     G = C64 @ C64.T
     G = G + (max(lam, 1e-8 * float(xp.trace(G))) + 1e-12) * xp.eye(C.shape[0], dtype=xp.float64)
     L = xp.linalg.solve(G, C64 @ X.T.astype(xp.float64)).T  # (n, r_1)
-    floor = 0.01 * float(np.sqrt(max(float(X.mean()), 0.0) / C.shape[0]))
+    floor = 0.01 * xp.sqrt(xp.maximum(X.mean(axis=1, dtype=xp.float64), 0.0) / C.shape[0])[:, None]
     limit = float(np.finfo(dtype).max) / 4
     return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
 
 
-class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
+class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Multilayer NMF ``X.T ≈ W_L ⋯ W_1 H_1`` fitted by multiplicative updates.
 
     ``X`` is (n_samples, n_features) at the boundary; inside, the paper's orientation
@@ -201,7 +213,9 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
     -----
     ``fit_transform`` and ``transform`` return layer 1 (``H_1ᵀ``, the innermost and
     smallest code) unless ``layer`` is given; ``transform`` solves for ``H_1`` with all
-    ``W_l`` fixed and maps it up through ``W_1 … W_{layer-1}``.
+    ``W_l`` fixed and maps it up through ``W_1 … W_{layer-1}``. ``get_feature_names_out``
+    names the r_1 columns of layer 1 (so ``set_output(transform="pandas")`` applies to
+    the default ``layer=1``).
     """
 
     _fused = True
@@ -216,7 +230,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         tol=1e-4,
         init="random",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         nan_policy="raise",
         random_state=None,
         verbose=0,
@@ -235,7 +249,20 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.allow_nan = self.nan_policy == "omit"
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
+        return tags  # sparse X is refused (input_tags.sparse stays False)
+
+    @property
+    def _n_features_out(self) -> int:
+        """r_1, the columns of layer 1 (``get_feature_names_out`` names them)."""
+        return int(self.factors_[0].shape[1])
+
     def _check_params(self):
+        """Check the hyper-parameters; returns the ranks."""
         if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__len__") or len(self.ranks) < 1:
             raise ValueError(f"ranks must be a non-empty sequence of positive integers, got {self.ranks!r}.")
         ranks = tuple(check_int(f"ranks[{i}]", r, low=1) for i, r in enumerate(self.ranks))
@@ -244,13 +271,15 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         check_int("pretrain_iter", self.pretrain_iter, low=0)
         check_float("tol", self.tol, low=0.0)
         check_option("init", self.init, ("random", "nndsvd", "nndsvda", "nndsvdar"))
-        return ranks, check_dtype(self.dtype)
+        if self.dtype is not None:
+            check_dtype(self.dtype)
+        return ranks
 
-    def _stage(self, rank: int, seed: int):
+    def _stage(self, rank: int, seed: int, dtype):
         """The shallow estimator of one pretraining stage (λ mapped to its scaling)."""
         return MultiplicativeNMF(
             rank, max_iter=self.pretrain_iter, tol=0.0, init=self.init, backend=self.backend,
-            dtype=self.dtype, nan_policy=self.nan_policy, random_state=seed,
+            dtype=dtype, nan_policy=self.nan_policy, random_state=seed,
         )
 
     def _pretrain(self, X, mask, ranks, backend, dtype, rng):
@@ -259,7 +288,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
         Ws = [None] * len(ranks)
         data, data_mask, self.pretrain_objective_ = X, mask, []
         for l in range(len(ranks) - 1, -1, -1):
-            est = self._stage(ranks[l], int(rng.integers(2**31 - 1)))
+            est = self._stage(ranks[l], int(rng.integers(2**31 - 1)), dtype)
             prob = est._problem(data, data_mask, 2.0, dtype, backend)
             # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ
             prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, lam))
@@ -278,9 +307,11 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
     def fit_transform(self, X, y=None, *, mask=None, layer=1):
         """Fit and return ``latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
         with limit_threads(self.n_threads):
-            ranks, dtype = self._check_params()
+            ranks = self._check_params()
+            dtype = resolve_dtype(self.dtype, X)
             backend = resolve_backend(self.backend, X)
             Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
+            record_feature_names(self, X)
             xp = backend.xp
             # Data far from unit scale is divided by its maximum so that the products of
             # the updates cannot overflow (float32 overflows near 3e38); latents are scaled back.
@@ -314,10 +345,9 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
                     f"(objective {f}); rescale X (max |X| = {float(abs(Xd).max()):.3g}) or use dtype='float64'."
                 )
             if not converged and self.tol > 0 and self.max_iter > 0:
-                warnings.warn(
+                warn(
                     f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
                     ConvergenceWarning,
-                    stacklevel=2,
                 )
             self.factors_ = Ws
             self.n_features_in_ = int(Xd.shape[1])
@@ -334,15 +364,20 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
 
         Solves for ``H_1`` by MU (Frobenius, λ‖H_1‖², ``max_iter`` and ``tol`` of the
         fine-tuning), started from the clipped ridge solution, and returns ``(W_{layer-1} ⋯ W_1 H_1)ᵀ``.
+        Every sample is solved on its own (its own start and stopping test,
+        :mod:`wnmf_np._mu_rows`): its latents do not depend on the other samples of X.
+        The precision is the one of the fit.
         """
         with limit_threads(self.n_threads):
             self._check_fitted()
             layer = self._check_layer(layer)
-            ranks, dtype = self._check_params()
+            self._check_params()
+            dtype = self.factors_[0].dtype.type
+            check_feature_names(self, X)
             backend = resolve_backend(self.backend, X, self.factors_[0])
             Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, non_negative=True)
             if Xd.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {Xd.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+                raise ValueError(f"X has {Xd.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
             xp = backend.xp
             s = getattr(self, "data_scale_", 1.0)
             Xd = Xd / Xd.dtype.type(s) if s != 1.0 else Xd
@@ -351,7 +386,7 @@ class DeepMultiplicativeNMF(TransformerMixin, BaseEstimator):
             lam = float(self.l2)
             prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
             Lat = _warm_start(xp, Xd, C, lam, dtype)
-            Lat = run_mu(prob, Lat, C, max_iter=self.max_iter, tol=self.tol, update_h=False).W
+            Lat = solve_rows(prob, Lat, C, max_iter=self.max_iter, tol=self.tol)[0]
             H1 = xp.ascontiguousarray(Lat.T)
             return self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)[layer - 1]
 

@@ -384,12 +384,16 @@ def _left_dot(prob: Problem, W, A):
 
 
 # ----------------------------------------------------------------------- objective
-def _divergence_block(xp, X, Y, beta, eps, mask):
-    """:math:`\\sum M d_\\beta(X | Y)` over one dense block (float64 accumulation)."""
+def _divergence_block(xp, X, Y, beta, eps, mask, per_row=False):
+    """:math:`\\sum M d_\\beta(X | Y)` over one dense block (float64 accumulation);
+    with ``per_row`` the float64 array of the sums over each row instead."""
     if beta == 2.0:
-        R = (X - Y).astype(np.float64).ravel()  # float64 sum: float32 sdot drifts on 1e6+ terms
+        R = (X - Y).astype(np.float64)  # float64 sum: float32 sdot drifts on 1e6+ terms
         if mask is not None:
-            R *= mask.ravel()
+            R *= mask
+        if per_row:
+            return 0.5 * xp.einsum("ij,ij->i", R, R)
+        R = R.ravel()
         return 0.5 * float(xp.vdot(R, R))
     Y = xp.maximum(Y, eps).astype(np.float64)
     X = X.astype(np.float64)
@@ -404,7 +408,7 @@ def _divergence_block(xp, X, Y, beta, eps, mask):
         val = (X**beta + (beta - 1.0) * Y**beta - beta * X * Y ** (beta - 1.0)) / (beta * (beta - 1.0))
     if mask is not None:
         val = xp.where(mask, val, 0.0)
-    return float(xp.sum(val))
+    return xp.sum(val, axis=1) if per_row else float(xp.sum(val))
 
 
 def divergence(prob: Problem, W, H) -> float:
@@ -419,6 +423,41 @@ def divergence(prob: Problem, W, H) -> float:
         M = None if prob.mask is None else prob.mask[s : s + step]
         total += _divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M)
     return total
+
+
+def row_divergence(prob: Problem, W, H):
+    """:math:`D_\\beta(x_i | w_i H)` of every row ``i``: a float64 array (n_samples,).
+
+    Row ``i`` depends on row ``i`` of ``X``, ``W`` and the mask only, so a sample's value
+    does not change with the other samples of the batch (``transform`` stops row by row).
+    """
+    xp, X, beta = prob.xp, prob.X, prob.beta
+    if prob.sparse:
+        return _sparse_row_divergence(prob, W, H)
+    n, m = X.shape
+    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    parts = []
+    for s in range(0, n, step):
+        M = None if prob.mask is None else prob.mask[s : s + step]
+        parts.append(_divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M, per_row=True))
+    return xp.concatenate(parts)
+
+
+def _sparse_row_divergence(prob: Problem, W, H):
+    """:func:`row_divergence` of a CSR ``X`` (β = 1 or 2, as :func:`_sparse_divergence`)."""
+    X = prob.X
+    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    if prob.beta == 2.0:
+        norm_x = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+        cross = np.einsum("ij,ij->i", np.asarray(X @ H64.T), W64)
+        norm_wh = np.einsum("ij,ij->i", W64 @ (H64 @ H64.T), W64)
+        return np.maximum(0.5 * (norm_x - 2.0 * cross + norm_wh), 0.0)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    vals = np.maximum(sparse_wh_reference(X, W64, H64), prob.eps)
+    x = X.data.astype(np.float64)
+    xlog = np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / vals), 0.0)
+    per_row = np.bincount(rows, weights=xlog - x, minlength=X.shape[0])
+    return per_row + W64 @ H64.sum(axis=1)
 
 
 def _sparse_divergence(prob: Problem, W, H) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from ._backend import Backend, resolve_backend
@@ -23,11 +23,15 @@ from ._unfold_model import Layers, backward, forward, nnls_active_set, nnls_scip
 from ._validation import (
     check_data,
     check_dtype,
+    check_feature_names,
     check_float,
     check_int,
     check_latents,
     check_option,
     check_random_state_seed,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
 )
 from .kernels import get_kernels
 
@@ -43,7 +47,7 @@ MU_INIT_ITER = 20
 ADAM = AdamWConfig(lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, l2_penalty=0.0)
 
 
-class UnfoldedNMF(TransformerMixin, BaseEstimator):
+class UnfoldedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """NMF by deep unfolding of the multiplicative H-update (Nasser, Eldar & Sharan 2022).
 
     ``K = n_layers`` layers map the data to latents: with samples as columns
@@ -94,7 +98,9 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         feature on the n × r data, the authors' solver; NumPy only and 50–100× slower
         (ORL: 1.2–2.2 s per step).
     backend : {"auto", "numpy", "cupy"}
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64"} or None, default None
+        Working precision; None follows X (float32 stays float32, float64 stays float64,
+        other input works in float32). ``transform`` works in the precision of the fit.
     random_state : int, Generator or None
         Seeds the "mu" and "perturbed" starts and the batch order.
     verbose : int
@@ -113,7 +119,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
     loss_curve_ : list of float
         ``min_W L`` at the start of every epoch and after the last.
     reconstruction_err_ : float
-        ‖X − Z components_‖_F of the training data (sklearn's definition).
+        ``‖X − Z components_‖_F`` of the training data (sklearn's definition).
 
     Notes
     -----
@@ -137,7 +143,7 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         init="faithful",
         nnls="active-set",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -157,8 +163,20 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True  # accepted and densified (Notes)
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output (``get_feature_names_out`` names them)."""
+        return int(self.components_.shape[0])
+
     # ------------------------------------------------------------------ checking
-    def _check_params(self):
+    def _check_params(self) -> None:
         check_int("n_components", self.n_components, low=1)
         check_int("n_layers", self.n_layers, low=1)
         check_float("l1", self.l1, low=0.0)
@@ -171,7 +189,8 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
         check_option("nnls", self.nnls, NNLS_SOLVERS)
         check_int("verbose", self.verbose, low=0)
         check_n_threads(self.n_threads)
-        return check_dtype(self.dtype)
+        if self.dtype is not None:
+            check_dtype(self.dtype)
 
     def _check_X(self, X, dtype, backend: Backend):
         """Dense, finite, non-negative ``X`` on the backend, with MultiplicativeNMF's messages."""
@@ -228,9 +247,11 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
             return self._fit_transform(X)
 
     def _fit_transform(self, X):
-        dtype = self._check_params()
+        self._check_params()
+        dtype = resolve_dtype(self.dtype, X)
         backend = resolve_backend(self.backend, X)
-        X = self._check_X(X, dtype, backend)
+        original, X = X, self._check_X(X, dtype, backend)
+        record_feature_names(self, original)
         rng = check_random_state_seed(self.random_state)
         layers, Wt = self._initial(X, rng, dtype, backend)
         layers, Wt, H, losses = self._train(X, layers, Wt, rng, backend)
@@ -301,11 +322,13 @@ class UnfoldedNMF(TransformerMixin, BaseEstimator):
 
     def _transform(self, X):
         self._check_fitted()
-        dtype = self._check_params()
+        self._check_params()
+        dtype = self.components_.dtype.type
+        check_feature_names(self, X)
         backend = resolve_backend(self.backend, X, self.components_)
         X = self._check_X(X, dtype, backend)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_}.")
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
         layers = Layers(*(backend.asarray(p, dtype=dtype) for p in self.layers_))
         return forward(layers, X, float(self.l1), float(self.l2), keep=False)[0].T
 

@@ -11,7 +11,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_array
+
+# _check_feature_names: scikit-learn's own feature-name bookkeeping, what ``validate_data``
+# runs first (sklearn >= 1.6). The public ``validate_data(..., skip_check_array=True)``
+# would also compare the feature count, with a misleading message for 1-D input.
+from sklearn.utils.validation import _check_feature_names, check_array
 
 from ._backend import Backend, is_cupy_array
 
@@ -68,6 +72,62 @@ def check_dtype(dtype: Any) -> type:
     if key not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
     return DTYPES[key]
+
+
+def resolve_dtype(dtype: Any, X: Any) -> type:
+    """The working precision of a fit: ``dtype`` when given, else the one of ``X``.
+
+    ``dtype=None`` follows the data, as scikit-learn's NMF does: float32 stays float32 and
+    float64 stays float64 (a list of Python floats counts as float64); everything else
+    (integers, booleans, float16, complex that the data checks then reject) works in
+    float32, the precision the fused kernels are tuned for.
+    """
+    if dtype is not None:
+        return check_dtype(dtype)
+    return np.float64 if input_dtype(X) == np.float64 else np.float32
+
+
+def preserved_dtypes(dtype: Any) -> list[str]:
+    """scikit-learn's ``preserves_dtype`` tag for the ``dtype`` parameter: both floats
+    when it follows X (None), else the one it names."""
+    if dtype is None:
+        return ["float64", "float32"]
+    try:
+        return [np.dtype(dtype).name]
+    except TypeError:  # an invalid dtype is reported by fit, not by the tags
+        return ["float32"]
+
+
+def input_dtype(X: Any) -> np.dtype | None:
+    """The NumPy dtype ``X`` holds, or None when it cannot be told without a copy."""
+    found = getattr(X, "dtype", None)
+    if found is None and hasattr(X, "dtypes"):  # a DataFrame: one dtype per column
+        try:
+            found = np.result_type(*list(X.dtypes))
+        except TypeError:  # extension dtypes (pandas nullable, polars)
+            return None
+    elif found is None:
+        try:  # lists and tuples: what NumPy makes of them
+            found = np.asarray(X).dtype
+        except (TypeError, ValueError):
+            return None
+    try:
+        return np.dtype(found)
+    except TypeError:
+        return None
+
+
+def record_feature_names(estimator: Any, X: Any) -> None:
+    """Set ``feature_names_in_`` from the string column names of a DataFrame ``X`` (in
+    ``fit``, after the data checks); other input deletes a stale ``feature_names_in_``."""
+    _check_feature_names(estimator, X, reset=True)
+
+
+def check_feature_names(estimator: Any, X: Any) -> None:
+    """Compare the column names of ``X`` with those seen in ``fit``, before any other check
+    of ``X`` (as scikit-learn orders them): renamed, reordered or missing columns raise
+    ``ValueError``; names on one side only give a ``UserWarning``."""
+    _check_feature_names(estimator, X, reset=False)
 
 
 def check_random_state_seed(random_state: Any) -> np.random.Generator:
@@ -164,7 +224,7 @@ def check_data(
         if not bool(observed.any()):
             raise ValueError(f"{name} has no observed entry (everything is NaN or masked out).")
     if non_negative and bool((X < 0).any()):
-        raise ValueError(f"{name} has negative entries (min {float(X.min()):g}); this needs non-negative data.")
+        raise ValueError(f"Negative values in data passed to {name} (min {float(X.min()):g}); this needs non-negative data.")
     return X, observed
 
 

@@ -94,7 +94,11 @@ class WNMF(BaseWNMF):
         "dense": all latents step every time, as a framework optimizer over the whole H.
     backend : {"auto", "numpy", "cupy"}, default "auto"
         "auto" follows X (a CuPy X is factorised on the GPU).
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"} or None, default None
+        Working precision. None follows X, as scikit-learn's NMF does: float32 data is
+        fitted in float32, float64 data in float64, anything else (integers, booleans)
+        in float32. ``transform``, ``partial_fit`` and ``fit(resume=True)`` work in the
+        precision of the fit. float32 is about twice as fast on the CPU.
     n_threads : int >= 1 or None, default None
         Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit``,
         ``transform`` and ``partial_fit`` (restored afterwards). None is load-aware: the
@@ -163,7 +167,7 @@ class WNMF(BaseWNMF):
         init="auto",
         h_update="lazy",
         backend="auto",
-        dtype="float32",
+        dtype=None,
         n_threads=None,
         nan_policy="raise",
         random_state=None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -488,15 +489,47 @@ def _from_named(arrays: dict, key: str | None, labels_key: str | None, path: Pat
     return X, (None if labels_key is None else arrays[labels_key])
 
 
+#: the first bytes of every .npy file (NumPy's format)
+_NPY_MAGIC = b"\x93NUMPY"
+#: what NumPy raises on a malformed .npy header: its parser tokenizes the header text
+_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError)
+
+
+def _read_npy_array(read, path: Path, member: str | None = None) -> np.ndarray:
+    """``read()`` (an ``np.load`` without pickle), with NumPy's messages made precise.
+
+    NumPy reports an object array, and any file that is not a .npy at all, with advice
+    to pass ``allow_pickle=True``, which would run code from the file, and a corrupt
+    header with a ``tokenize.TokenError``; both are replaced by a line naming the file.
+    """
+    where = f"'{path}'" if member is None else f"'{path}', array {member!r},"
+    try:
+        return read()
+    except _HEADER_ERRORS as exc:
+        if "allow_pickle" in str(exc) or "pickled" in str(exc):
+            raise ValueError(
+                f"{where} holds Python objects (an object array), which are not loaded because that could "
+                "run code from the file; save the data as numbers (e.g. np.save(path, X.astype(float)))."
+            ) from None
+        raise ValueError(f"{where} has a corrupt .npy header: {exc}") from None
+
+
 def _load_npz(path: Path, key, labels_key):
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is not a .npz file: it is not a zip archive (another format, or corrupt).")
     with np.load(path, allow_pickle=False) as npz:
-        return _from_named({k: npz[k] for k in npz.files}, key, labels_key, path)
+        arrays = {k: _read_npy_array(lambda k=k: npz[k], path, k) for k in npz.files}
+    return _from_named(arrays, key, labels_key, path)
 
 
 def _load_npy(path: Path, key, labels_key):
     if key is not None or labels_key is not None:
         raise ValueError(f"'{path}' is a .npy file holding one array; key and labels_key must be None.")
-    return np.load(path, allow_pickle=False), None
+    with open(path, "rb") as fh:
+        magic = fh.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise ValueError(f"'{path}' is not a .npy file: it does not start with NumPy's magic bytes (another format, or corrupt).")
+    return _read_npy_array(lambda: np.load(path, allow_pickle=False), path), None
 
 
 def _load_mat(path: Path, key, labels_key):
@@ -535,7 +568,7 @@ def _is_header(row: list[str]) -> bool:
 def _load_csv(path: Path, key, labels_key):
     if key is not None:
         raise ValueError(f"key is not used for .csv files ('{path}'); select the label column with labels_key.")
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is not data
         reader = csv.reader(fh)
         # keep the line numbers for error messages; blank lines are skipped
         rows = [(reader.line_num, row) for row in reader if any(f.strip() for f in row)]
