@@ -44,3 +44,23 @@ def assert_grad_close(fd, analytic, max_rtol=1e-5, mean_rtol=1e-6):
     assert scale > 0
     assert err.max() <= max_rtol * scale, err.max() / scale
     assert err.mean() <= mean_rtol * scale, err.mean() / scale
+
+
+def rewrite_checkpoint(path, edit_meta=None, edit_arrays=None):
+    """Rewrite a saved model's file with its metadata and/or arrays edited and every
+    checksum recomputed, as a deliberate tamperer would: ``edit_meta(meta)`` and
+    ``edit_arrays(arrays)`` change their argument in place."""
+    import json
+
+    from wnmf_np._checkpoint import _digest
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    if edit_arrays is not None:
+        edit_arrays(arrays)
+    if edit_meta is not None:
+        edit_meta(meta)
+    if isinstance(meta, dict) and isinstance(meta.get("sha256"), dict):
+        meta["sha256"] = {k: _digest(v) for k, v in arrays.items()}
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)

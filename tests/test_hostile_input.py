@@ -14,9 +14,20 @@ The contract, for ``fit``/``fit_transform``/``transform``/``inverse_transform``:
 Bugs found by these tests have a strict-xfail regression test below (``test_bug_*``). The
 property tests skip exactly those inputs while the bug id is listed in ``KNOWN_BUGS``:
 once a bug is fixed, drop its id from ``KNOWN_BUGS`` and the xfail mark of its test.
+
+The classes an independent hostile run found handled badly (issue 19) are covered for
+every estimator and method at the end of the file: malformed input to ``fit``,
+``transform``, ``partial_fit`` and ``inverse_transform``; NumPy masked arrays (masked
+entries are missing values, whatever they hold); extreme scales per working dtype (tiny
+and huge, float32 and float64: a finite fit or an up-front ValueError, never inf reported,
+and the multiplicative fits as good at any scale); saved files with every metadata field
+removed, nulled, retyped or given a bad value and every array poisoned (checksums
+recomputed), flipped bytes and malformed files (CheckpointError or a sound model).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -565,3 +576,491 @@ def test_bug_values_beyond_working_dtype(spec):
     est = _make(spec)
     with pytest.raises(ValueError, match="float32|range|overflow|dtype"):
         est.fit(X)
+
+
+# ==================================================================== issue 19
+# The classes of input an independent hostile run found handled badly; each block
+# covers the class for every estimator and method, and a test_bug_* reproduces the example.
+
+ALL_METHODS = ["fit", "transform", "partial_fit", "inverse_transform"]
+
+
+def _methods(spec):
+    out = ["fit", "transform"]
+    if hasattr(spec.make(_first, 2, (6, 4), "float32", "raise"), "partial_fit"):
+        out.append("partial_fit")
+    if spec.has_inverse:
+        out.append("inverse_transform")
+    return out
+
+
+METHOD_CASES = [(s, m) for s in SPECS for m in _methods(s)]
+METHOD_IDS = [f"{s.name}-{m}" for s, m in METHOD_CASES]
+
+
+def _call(spec, method, X, *, nan_policy="raise", **kwargs):
+    """``method`` of a fresh (fit, partial_fit) or fitted (transform, inverse_transform)
+    estimator on X (for inverse_transform X is the latents)."""
+    if method in ("fit", "partial_fit"):
+        est = spec.make(_first, 2, (6, FIT_FEATURES), "float32", nan_policy)  # DeconvWNMF: images (4, 1)
+        getattr(est, method)(X, **kwargs)
+        return est
+    return getattr(fitted(spec, nan_policy), method)(X, **kwargs)
+
+
+# ------------------------------------------------------------ malformed input, every method
+MALFORMED = {
+    "1d": lambda w: np.ones(w),
+    "3d": lambda w: np.ones((2, w, 1)),
+    "empty_rows": lambda w: np.ones((0, w)),
+    "empty_cols": lambda w: np.ones((3, 0)),
+    "complex": lambda w: np.ones((3, w), dtype=complex),
+    "strings": lambda w: np.array([["a"] * w, ["b"] * w]),
+    "object_strings": lambda w: np.array([[1.0] * (w - 1) + ["x"], [2.0] * w], dtype=object),
+    "ragged": lambda w: [[1.0] * w, [3.0]],
+    "nan": lambda w: np.full((3, w), np.nan),
+    "inf": lambda w: np.full((3, w), np.inf),
+    "none": lambda w: None,
+    "scalar": lambda w: 3.0,
+}
+
+
+@pytest.mark.parametrize("spec,method", METHOD_CASES, ids=METHOD_IDS)
+@pytest.mark.parametrize("bad", sorted(MALFORMED))
+def test_malformed_input_rejected_by_every_method(spec, method, bad):
+    """fit, transform, partial_fit and inverse_transform all reject malformed input with
+    ValueError/TypeError (issue 19 item 1: DeconvWNMF.inverse_transform passed NaN through)."""
+    width = spec.latent_dim(fitted(spec, "raise")) if method == "inverse_transform" else FIT_FEATURES
+    X = MALFORMED[bad](width)
+    with pytest.raises(CLEAR_ERRORS):
+        out = _call(spec, method, X)
+        if method == "inverse_transform":  # NaN in, NaN out would be the bug
+            assert np.isfinite(np.asarray(out)).all(), "non-finite output"
+
+
+@pytest.mark.parametrize("spec", INVERSE_SPECS, ids=[s.name for s in INVERSE_SPECS])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_bug_inverse_transform_non_finite_latents(spec, value):
+    """Issue 19 item 1: DeconvWNMF.inverse_transform returned NaN for a NaN latent."""
+    est = fitted(spec, "raise")
+    Z = np.asarray(est.transform(np.random.default_rng(0).uniform(0.1, 1.0, (3, FIT_FEATURES))), dtype=np.float64)
+    Z[0, 0] = value
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        est.inverse_transform(Z)
+    with pytest.raises(ValueError, match="real"):
+        est.inverse_transform(Z.astype(complex))
+    with pytest.raises(ValueError, match="0 samples"):
+        est.inverse_transform(Z[:0])
+
+
+# ----------------------------------------------------------------------- masked arrays
+def _masked(X, hidden, fill):
+    data = np.array(X, dtype=np.float64)
+    data[hidden] = fill
+    return np.ma.masked_array(data, mask=hidden)
+
+
+def _supports_mask(spec, method):
+    """Whether ``method`` takes ``mask=`` (the reference a masked array must equal)."""
+    if spec.name == "DeepMultiplicativeNMF":
+        return method == "fit"
+    return method in ("fit", "transform", "partial_fit")
+
+
+@pytest.mark.parametrize("spec,method", [c for c in METHOD_CASES if c[1] != "inverse_transform"],
+                         ids=[i for c, i in zip(METHOD_CASES, METHOD_IDS) if c[1] != "inverse_transform"])  # fmt: skip
+@pytest.mark.parametrize("fill", [1e6, np.nan, np.inf, -5.0], ids=["huge", "nan", "inf", "negative"])
+def test_masked_array_entries_are_missing_values(spec, method, fill):
+    """Issue 19 item 9: the mask of a NumPy masked array was ignored (a masked 1e6 was
+    fitted, a masked NaN raised). Masked entries are missing values, whatever they hold:
+    the result equals the same call with ``mask=~X.mask`` (or, where a method takes no
+    mask, the same call with the masked entries replaced by any other value)."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.1, 1.0, (10, FIT_FEATURES))
+    hidden = np.zeros(X.shape, bool)
+    hidden[0, 0] = hidden[4, 2] = hidden[7, 3] = True
+    Xm = _masked(X, hidden, fill)
+    before = Xm.copy()
+
+    def outputs(est_or_out):
+        if method in ("fit", "partial_fit"):
+            return [np.asarray(c) for c in flat_components(est_or_out)] + [np.float64(est_or_out.reconstruction_err_)]
+        return [np.asarray(est_or_out)]
+
+    got = outputs(_call(spec, method, Xm))
+    if _supports_mask(spec, method):
+        want = outputs(_call(spec, method, np.where(hidden, 0.0, X), mask=~hidden))
+    else:
+        want = outputs(_call(spec, method, _masked(X, hidden, 0.5)))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(a).all() for a in got)
+    np.testing.assert_array_equal(Xm.mask, before.mask)  # the caller's masked array is untouched
+    np.testing.assert_array_equal(Xm.data, before.data)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_masked_array_without_masked_entries_is_plain_data(spec):
+    X = np.random.default_rng(4).uniform(0.1, 1.0, (8, FIT_FEATURES))
+    a = _call(spec, "fit", np.ma.masked_array(X, mask=False))
+    b = _call(spec, "fit", X)
+    for A, B in zip(flat_components(a), flat_components(b)):
+        np.testing.assert_array_equal(A, B)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_fully_masked_array_is_rejected(spec):
+    X = np.ma.masked_array(np.ones((5, FIT_FEATURES)), mask=True)
+    with pytest.raises(ValueError, match="observed"):
+        _call(spec, "fit", X)
+
+
+@pytest.mark.parametrize("spec", INVERSE_SPECS, ids=[s.name for s in INVERSE_SPECS])
+def test_masked_latents_are_rejected(spec):
+    est = fitted(spec, "raise")
+    Z = np.asarray(est.transform(np.random.default_rng(0).uniform(0.1, 1.0, (3, FIT_FEATURES))), dtype=np.float64)
+    np.testing.assert_array_equal(est.inverse_transform(np.ma.masked_array(Z, mask=False)), est.inverse_transform(Z))
+    with pytest.raises(ValueError, match="masked"):
+        est.inverse_transform(np.ma.masked_array(Z, mask=np.eye(*Z.shape, dtype=bool)))
+
+
+def test_unfolded_nmf_rejects_masked_entries():
+    from wnmf_np import UnfoldedNMF
+
+    X = np.ma.masked_array(np.random.default_rng(0).uniform(size=(6, 4)), mask=np.eye(6, 4, dtype=bool))
+    with pytest.raises(ValueError, match="masked"):
+        UnfoldedNMF(2, max_iter=2).fit(X)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(data=st.data())
+def test_masked_array_property(data):
+    """Any mask pattern on any values: a masked array fits as its data with ``mask=``."""
+    spec = data.draw(st.sampled_from(SPECS), label="estimator")
+    n, m = data.draw(st.integers(2, 8)), FIT_FEATURES
+    X = data.draw(hnp.arrays(np.float64, (n, m), elements=st.floats(0.05, 1.0)))
+    hidden = data.draw(hnp.arrays(bool, (n, m)))
+    assume(not hidden.all())
+    fill = data.draw(st.sampled_from([np.nan, np.inf, -1.0, 1e30, 0.0]))
+    est = _call(spec, "fit", _masked(X, hidden, fill))
+    ref = _call(spec, "fit", np.where(hidden, 0.0, X), mask=~hidden)
+    for A, B in zip(flat_components(est), flat_components(ref)):
+        np.testing.assert_array_equal(A, B)
+
+
+# --------------------------------------------------------------------- extreme scales
+SCALES = {"float32": [1e-30, 1e-15, 1e-5, 1e5, 1e15, 1e30], "float64": [1e-300, 1e-150, 1e-30, 1e30, 1e150, 1e300]}
+SCALE_CASES = [(s, d, c) for s in SPECS for d in SCALES for c in SCALES[d]]
+
+
+@pytest.mark.parametrize("spec,dtype,scale", SCALE_CASES, ids=[f"{s.name}-{d}-{c:g}" for s, d, c in SCALE_CASES])
+def test_extreme_scales_per_dtype(spec, dtype, scale):
+    """Issue 19 items 2 and 4: data far from unit scale, tiny and huge, in both working
+    dtypes. Every estimator either fits (finite latents, components, transform,
+    inverse_transform, reconstruction_err_ and loss_curve_; never inf reported as a
+    result) or refuses the data up front with a ValueError saying to rescale; the
+    multiplicative estimators fit every scale the dtype holds as well as unit scale."""
+    X = np.random.default_rng(5).uniform(0.1, 1.0, (10, FIT_FEATURES)) * scale
+    est = spec.make(_first, 2, X.shape, dtype, "raise")
+    try:
+        Z = est.fit_transform(X)
+    except ValueError as exc:
+        # the multiplicative estimators refuse only data whose objective (~ max² · size) exceeds float64
+        assert "Multiplicative" not in spec.name or scale > 1e154, f"{spec.name} refused {scale:g}: {exc}"
+        assert any(w in str(exc).lower() for w in ("large", "range", "rescale", "scal", "diverged")), str(exc)
+        return
+    check_fitted(spec, est, Z, *X.shape, dtype)
+    Zt = np.asarray(est.transform(X))
+    assert np.isfinite(Zt).all()
+    if spec.has_inverse:
+        assert np.isfinite(np.asarray(est.inverse_transform(Zt))).all()
+    if "Multiplicative" in spec.name:
+        unit = spec.make(_first, 2, X.shape, dtype, "raise").fit(X / scale)
+        rel = est.reconstruction_err_ / scale
+        assert rel == pytest.approx(unit.reconstruction_err_, rel=1e-3), (rel, unit.reconstruction_err_)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_bug_float64_near_1e300_never_reports_inf(spec):
+    """Issue 19 item 4: float64 data near 1e300 gave inf in reconstruction_err_ (all
+    estimators) and loss_curve_ (the multiplicative ones)."""
+    X = np.random.default_rng(0).random((12, 16)) * 1e300
+    est = spec.make(_first, 2, X.shape, "float64", "raise")
+    try:
+        est.fit(X)
+    except ValueError as exc:
+        assert "large" in str(exc) and "float64" in str(exc)
+        return
+    assert np.isfinite(est.reconstruction_err_) and np.isfinite(est.loss_curve_).all()
+
+
+def test_bug_mu_float32_collapses_on_small_scale():
+    """Issue 19 item 2: the float32 MU floor was absolute: relative error 1.0 at X·1e-5."""
+    X = np.random.default_rng(0).random((12, 16))
+    ref = MultiplicativeNMF(3, random_state=0).fit(X)
+    for c in (1e-5, 1e-15, 1e-30):
+        est = MultiplicativeNMF(3, random_state=0).fit((X * c).astype(np.float32))
+        assert est.n_iter_ == ref.n_iter_
+        assert est.reconstruction_err_ / c == pytest.approx(ref.reconstruction_err_, rel=1e-4)
+        assert np.median(np.asarray(est.components_)) > 10 * np.finfo(np.float32).eps * c ** 0.5
+
+
+# -------------------------------------------------------------------- edited checkpoints
+SAVE_SPECS = [s for s in SPECS if hasattr(s.make(_first, 2, (6, 4), "float32", "raise"), "save")]
+
+
+def _saved(spec, tmp_path):
+    path = fitted(spec, "raise").save(tmp_path / spec.name)
+    return path
+
+
+def _leaves(node, path=()):
+    """Every field of a metadata document: (path, value), nested objects and lists opened
+    (except the checksums, which a tamperer recomputes)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if path == () and k == "sha256":
+                continue
+            yield from _leaves(v, (*path, k))
+        if path:
+            yield path, node
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _leaves(v, (*path, i))
+        yield path, node
+    else:
+        yield path, node
+
+
+#: valid but would run (practically) forever: not a checkpoint problem
+ITERATION_COUNTS = ("max_epochs", "max_iter", "pretrain_iter")
+
+
+def _edits(field, value):
+    """Hostile replacements for a field: null, wrong types, bad values."""
+    out = [None, "text", [1], {"x": 1}]
+    if isinstance(value, bool):
+        out += [0, 1]
+    elif isinstance(value, int):
+        out += [-1, value + 7, 1.5, True] + ([] if field[-1] in ITERATION_COUNTS else [2**70])
+    elif isinstance(value, float):
+        out += [-1.0, 1e308, float("nan"), float("inf"), 0]
+    elif isinstance(value, str):
+        out += ["bogus", ""]
+    elif isinstance(value, list):
+        out += [[], [None], value + value]
+    return out
+
+
+def _set(meta, path, value, delete=False):
+    node = meta
+    for k in path[:-1]:
+        node = node[k]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+def _assert_rejected_or_sound(spec, path):
+    """Loading raises CheckpointError, or gives a model whose methods work and whose outputs are finite."""
+    cls = type(fitted(spec, "raise"))
+    try:
+        est = cls.load(path)
+    except wnmf_np.CheckpointError:
+        return "rejected"
+    X = np.random.default_rng(0).uniform(0.1, 1.0, (4, FIT_FEATURES))
+    try:  # a valid but absurd parameter (lr=1e308) may make training diverge: said so, never NaN out
+        Z = np.asarray(est.transform(X))
+    except wnmf_np.DivergenceError:
+        return "diverged"
+    assert np.isfinite(Z).all()
+    if spec.has_inverse:
+        assert np.isfinite(np.asarray(est.inverse_transform(Z))).all()
+    if hasattr(est, "train_state_"):
+        est.set_params(max_epochs=est.n_iter_ + 1)
+        try:
+            est.fit(np.random.default_rng(0).uniform(0.1, 1.0, (10, FIT_FEATURES)), resume=True)
+        except wnmf_np.DivergenceError:
+            return "diverged"
+        except ValueError as exc:  # e.g. an edited sample count: "the same data"
+            assert "resume" in str(exc), exc
+    return "loaded"
+
+
+@pytest.mark.parametrize("spec", SAVE_SPECS, ids=[s.name for s in SAVE_SPECS])
+def test_edited_checkpoint_metadata(spec, tmp_path, monkeypatch):
+    """Issue 19 item 5: every field of the metadata removed, nulled, given a wrong type or
+    a bad value (checksums recomputed): load raises CheckpointError naming the field, or
+    the edit was harmless and the model loaded works. Never KeyError/TypeError."""
+    from helpers import rewrite_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    original = _saved(spec, tmp_path)
+    with np.load(original) as z:
+        meta = json.loads(str(z["meta"]))
+    outcomes = {}
+    for field, value in list(_leaves(meta)):
+        edits = [("delete", None)] if not isinstance(field[-1], int) else []
+        edits += [("set", v) for v in _edits(field, value)]
+        for kind, new in edits:
+            path = tmp_path / "edited.npz"
+            path.write_bytes(original.read_bytes())
+            rewrite_checkpoint(path, edit_meta=lambda m, f=field, v=new, d=kind == "delete": _set(m, f, v, delete=d))
+            outcome = _assert_rejected_or_sound(spec, path)
+            outcomes[(field, kind, repr(new))] = outcome
+    rejected = sum(v == "rejected" for v in outcomes.values())
+    assert rejected > 0.6 * len(outcomes), rejected  # most such edits are caught, not ignored
+
+
+def json_dump_meta(path):
+    with np.load(path) as z:
+        return json.loads(str(z["meta"]))
+
+
+@pytest.mark.parametrize("spec", SAVE_SPECS, ids=[s.name for s in SAVE_SPECS])
+def test_edited_checkpoint_arrays(spec, tmp_path, monkeypatch):
+    """NaN, inf, a wrong shape or dtype, a missing or an extra array, with checksums
+    recomputed: rejected with CheckpointError naming the array."""
+    from helpers import rewrite_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    original = _saved(spec, tmp_path)
+    with np.load(original) as z:
+        keys = [k for k in z.files if k != "meta"]
+    cls = type(fitted(spec, "raise"))
+
+    def edited(a, how):
+        """The array with edit ``how``, or None where it does not apply."""
+        if how in ("nan", "inf"):
+            if a.dtype.kind != "f" or not a.size:
+                return None
+            a = a.copy()
+            a.flat[0 if how == "nan" else -1] = np.nan if how == "nan" else np.inf
+            return a
+        if how == "shape":
+            return np.concatenate([a.ravel(), a.ravel()[:1]]) if a.ndim else np.ones(2, a.dtype)
+        if how == "dtype":
+            return a.astype(np.float16 if a.dtype.kind == "f" else np.float64)
+        if how == "strings":
+            return np.array(["x"] * max(a.size, 1))
+        return a
+
+    for key in keys:
+        for how in ("nan", "inf", "shape", "dtype", "missing", "strings"):
+            with np.load(original) as z:
+                new = edited(z[key], how)
+            if new is None:
+                continue
+            path = tmp_path / "edited.npz"
+            path.write_bytes(original.read_bytes())
+
+            def apply(arrays, key=key, new=new, how=how):
+                if how == "missing":
+                    del arrays[key]
+                else:
+                    arrays[key] = new
+
+            rewrite_checkpoint(path, edit_arrays=apply)
+            with pytest.raises(wnmf_np.CheckpointError, match="checkpoint (array|field) '"):
+                cls.load(path)
+    path = tmp_path / "extra.npz"
+    path.write_bytes(original.read_bytes())
+    rewrite_checkpoint(path, edit_arrays=lambda arrays: arrays.update({"param/extra": np.ones(3)}))
+    with pytest.raises(wnmf_np.CheckpointError, match="param/extra"):
+        cls.load(path)
+
+
+@pytest.mark.parametrize("spec", SAVE_SPECS, ids=[s.name for s in SAVE_SPECS])
+def test_byte_flips_are_caught_or_harmless(spec, tmp_path):
+    """A flipped byte anywhere in the file (one at a time, over the whole file for the
+    small ones, its tail and a spread for the rest): load raises CheckpointError or loads
+    exactly the saved model (a flip in zip bytes that carry no content, e.g. a time
+    stamp, is harmless; docs/large_data.md)."""
+    original = _saved(spec, tmp_path)
+    raw = original.read_bytes()
+    ref = type(fitted(spec, "raise")).load(original)
+    ref_arrays = _fitted_arrays(ref)
+    positions = sorted(set(range(0, len(raw), max(1, len(raw) // 150))) | set(range(max(0, len(raw) - 400), len(raw))))
+    path = tmp_path / "flipped.npz"
+    for pos in positions:
+        data = bytearray(raw)
+        data[pos] ^= 0x5A
+        path.write_bytes(bytes(data))
+        try:
+            est = type(ref).load(path)
+        except wnmf_np.CheckpointError:
+            continue
+        for a, b in zip(_fitted_arrays(est), ref_arrays):
+            np.testing.assert_array_equal(a, b, err_msg=f"byte {pos} changed the model silently")
+        assert est.get_params() == ref.get_params()
+
+
+def _fitted_arrays(est):
+    if hasattr(est, "params_"):
+        return [np.asarray(v) for _, v in sorted(est.params_.items())]
+    return [np.asarray(c) for c in flat_components(est)]
+
+
+@pytest.mark.parametrize("spec", SAVE_SPECS, ids=[s.name for s in SAVE_SPECS])
+@pytest.mark.parametrize("case", ["empty", "random", "npy", "not_zip", "truncated", "pickle", "meta_not_str",
+                                  "meta_json_list", "deep_json", "folder"])  # fmt: skip
+def test_malformed_checkpoint_files(spec, tmp_path, case):
+    cls = type(fitted(spec, "raise"))
+    path = tmp_path / "bad.npz"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif case == "npy":
+        np.save(path.with_suffix(".npy"), np.ones(3))
+        path.with_suffix(".npy").rename(path)
+    elif case == "not_zip":
+        path.write_bytes(b"\x93NUMPY\x01\x00" + (70).to_bytes(2, "little") + b"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 4 \n")
+    elif case == "truncated":
+        raw = _saved(spec, tmp_path).read_bytes()
+        path.write_bytes(raw[: len(raw) * 2 // 3])
+    elif case == "pickle":
+        np.savez(path, meta=np.array([{"a": 1}], dtype=object))
+    elif case == "meta_not_str":
+        np.savez(path, meta=np.ones(3))
+    elif case == "meta_json_list":
+        np.savez(path, meta=np.array("[1, 2]"))
+    elif case == "deep_json":
+        np.savez(path, meta=np.array("[" * 100000 + "]" * 100000))
+    elif case == "folder":
+        path.mkdir()
+    with pytest.raises(wnmf_np.CheckpointError):
+        cls.load(path)
+
+
+# ---------------------------------------------------------------------- parameters
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (True, TypeError), (False, TypeError), (1.5, TypeError), ("0", TypeError)])
+def test_bug_random_state_errors_name_it(spec, seed, exc):
+    """Issue 19 item 10: random_state=-1 gave NumPy's message without naming the
+    parameter, and random_state=True was accepted (n_components=True is not)."""
+    est = _make(spec, random_state=seed)
+    with pytest.raises(exc, match="random_state"):
+        est.fit(np.random.default_rng(0).uniform(0.1, 1.0, (6, FIT_FEATURES)))
+
+
+WNMF_FAMILY = [s for s in SPECS if s.name in ("WNMF", "DeepWNMF", "DeconvWNMF")]
+
+
+@pytest.mark.parametrize("spec", WNMF_FAMILY, ids=[s.name for s in WNMF_FAMILY])
+@pytest.mark.parametrize("method", ["partial_fit", "resume"])
+def test_bug_size_changed_after_fit(spec, method):
+    """Issue 19 item 10: set_params(n_components=...) after fit, then partial_fit, gave a
+    NumPy matmul error (DeconvWNMF: "K has 30 channels ...")."""
+    X = np.random.default_rng(0).uniform(0.1, 1.0, (10, FIT_FEATURES))
+    est = _make(spec)
+    if spec.name == "DeconvWNMF":
+        est.set_params(image_shape=(FIT_FEATURES, 1))
+    est.fit(X)
+    est.set_params(**({"ranks": (3, 1)} if spec.name == "DeepWNMF" else {"n_components": 5}))
+    with pytest.raises(ValueError, match="size was changed since the fit"):
+        if method == "partial_fit":
+            est.partial_fit(X)
+        else:
+            est.fit(X, resume=True)

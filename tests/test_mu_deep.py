@@ -172,3 +172,41 @@ def test_cupy_in_cupy_out(X):
     assert isinstance(Z, cp.ndarray) and all(isinstance(W, cp.ndarray) for W in est.factors_)
     ref, Zc = _fit(X, max_iter=10, pretrain_iter=10, l2=0.0)
     np.testing.assert_allclose(cp.asnumpy(Z), Zc, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype,scales", [("float32", [2.0**-80, 1e-5, 1e-15, 1e-30, 3e5, 1e30]),
+                                          ("float64", [2.0**400, 1e-5, 1e-100, 1e-300, 1e150])])  # fmt: skip
+def test_fit_is_scale_equivariant(X, dtype, scales):
+    """Issue 19 item 2 for the deep MU: the fit of c·X reconstructs c times as much, with c²
+    times the objective, at any scale the dtype holds (before, X·1e-5 in float32 gave a
+    relative error of 1.0); for a power of two c the factors are the same and the latents c
+    times as large, exactly."""
+    X = X / X.max()
+    kw = dict(l2=0.0, max_iter=30, pretrain_iter=30, dtype=dtype)
+    ref, Z = _fit(X, **kw)
+    R = Z.astype(np.float64) @ ref.components_[0].astype(np.float64)
+    tight = 2e-5 if dtype == "float32" else 1e-11
+    for c in scales:
+        est, Zc = _fit(X * c, **kw)
+        if np.frexp(c)[0] == 0.5:
+            for A, B in zip(est.factors_, ref.factors_):
+                np.testing.assert_array_equal(A, B)
+            np.testing.assert_array_equal(Zc, Z * np.asarray(c, dtype=dtype))
+        Rc = (Zc.astype(np.float64) / c) @ est.components_[0].astype(np.float64)
+        np.testing.assert_allclose(Rc, R, rtol=0, atol=tight * R.max())
+        assert est.reconstruction_err_ / c == pytest.approx(ref.reconstruction_err_, rel=tight)
+        if 1e-150 < c < 1e150:
+            np.testing.assert_allclose(np.array(est.loss_curve_) / c**2, ref.loss_curve_, rtol=tight)
+        T = ref.transform(X * c) / c  # the same model on scaled data: scaled latents
+        np.testing.assert_allclose(T, ref.transform(X), rtol=0, atol=tight * 10 * np.abs(Z).max())
+
+
+def test_lambda_keeps_its_meaning_at_any_scale(X):
+    """The rescaled problem's weights are λ for H_1 and λ/s² for the W_l: the objective
+    reported (loss_curve_) is that of X, the same whatever the power-of-two rescaling."""
+    est, _ = _fit(X * 4.0, l2=0.1, dtype="float64")
+    assert est.data_scale_ == 16.0 * 2 ** round(np.log2(X.max() / 4))
+    H1 = est.latents_[0].T
+    err = np.linalg.norm((X * 4.0).T - est.components_[0].T @ H1) ** 2
+    reg = np.sum(H1**2) + sum(np.sum(W**2) for W in est.factors_)
+    assert est.loss_curve_[-1] == pytest.approx(err + 0.1 * reg, rel=1e-9)

@@ -52,7 +52,7 @@ CASES = [
     (MultiplicativeNMF(2, beta_loss="kullback-leibler", max_iter=20, random_state=0),
      {**_MU_FAILURES, "check_readonly_memmap_input": _MEMMAP_REASON}),
     (DeepMultiplicativeNMF((2, 3), max_iter=20, pretrain_iter=20, random_state=0), _MU_FAILURES),
-    (DeepMultiplicativeNMF((2, 2), tol=1e-7, max_iter=1500, pretrain_iter=50, random_state=0), {}),
+    (DeepMultiplicativeNMF((2, 2), tol=1e-9, max_iter=4000, pretrain_iter=50, random_state=0), {}),
     (UnfoldedNMF(2, n_layers=3, max_iter=20, random_state=0), {}),
 ]
 

@@ -7,12 +7,14 @@ driver and the sklearn API live here.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import BACKENDS, Backend, resolve_backend
-from ._data import InMemoryData, OutOfCoreData, data_mean, is_out_of_core, observed_count
+from ._data import InMemoryData, OutOfCoreData, SumOfSquares, data_mean, is_out_of_core, observed_count
 from ._fit import H_UPDATES, TrainConfig, train
 from ._init import INITS
 from ._losses import KL_EPS, LossSpec
@@ -201,11 +203,13 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         y : ignored
         mask : bool array-like of shape (n_samples, n_features), optional
             True where an entry is observed; unobserved entries do not enter the loss.
+            The entries masked in a NumPy masked array X are unobserved as well.
         resume : bool, default False
             Continue an unfinished fit (one interrupted by Ctrl-C, or loaded with
-            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. From an
-            epoch boundary (every checkpoint) the result equals that of an uninterrupted
-            fit with the same seed; see docs/large_data.md for a mid-epoch Ctrl-C.
+            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. The result
+            equals that of an uninterrupted fit with the same seed, also after a Ctrl-C in
+            the middle of an epoch (it takes effect between two steps, and the epoch is
+            continued where it stopped); see docs/large_data.md for the exception.
 
         Returns
         -------
@@ -272,6 +276,15 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         n_saved = self.params_[self.model_.sample_param].shape[0]
         if n_saved != n_samples:
             raise ValueError(f"resume=True needs the same data: the saved state has {n_saved} samples, X has {n_samples}.")
+        self._check_model_unchanged(self._make_model(self.n_features_in_), n_samples, "fit(resume=True)")
+        if self.train_state_.step_interrupted:
+            warnings.warn(
+                "resuming a fit that was interrupted inside a training step (a second Ctrl-C): the step's partial "
+                "updates are kept and the step is taken again, so the result is close to, not exactly, that of "
+                "an uninterrupted fit.",
+                UserWarning,
+                stacklevel=4,
+            )
         rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
         params = {k: backend.asarray(v) for k, v in self.params_.items()}
         return params, self.train_state_, rng
@@ -343,19 +356,21 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
     def _dtype(self, X):
         return X.dtype if isinstance(X, OutOfCoreData) else X.dtype.type
 
-    def _reconstruction_error(self, X, observed, backend: Backend) -> float:
-        """Frobenius norm of the residual over observed entries, computed in row blocks."""
+    def _reconstruction_error(self, X, observed, backend: Backend, H=None) -> float:
+        """Frobenius norm of the residual over observed entries, computed in row blocks
+        (without overflow, :class:`wnmf_np._data.SumOfSquares`); ``H``: the latents of X's
+        rows (default: those of the training samples)."""
         xp = backend.xp
-        total = 0.0
-        H = self.params_[self.model_.sample_param]
+        total = SumOfSquares()
+        H = self.params_[self.model_.sample_param] if H is None else H
         source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
         for rows, X_b, obs_b in source.row_blocks():
             R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64)
             R -= X_b
             if obs_b is not None:
                 R *= obs_b
-            total += float(xp.vdot(R, R))
-        return float(np.sqrt(total))
+            total.add(R, xp)
+        return total.norm()
 
     # ------------------------------------------------------------ transform
     def transform(self, X, *, mask=None):

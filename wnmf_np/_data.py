@@ -211,6 +211,44 @@ class OutOfCoreData:
         return self._max_abs
 
 
+class SumOfSquares:
+    """Σ r² over blocks of residuals, in float64, without overflow or underflow.
+
+    A block whose plain sum of squares is a normal float64 is added as it is (the usual
+    case: the result is the plain sum); one whose squares overflow (|r| ≳ 1e154) or
+    underflow is summed as ``m² Σ (r/m)²`` with ``m = max |r|`` (LAPACK's ``nrm2``
+    scaling). The total is kept as ``scale² · ssq``; :meth:`norm` returns its square
+    root, finite whenever the norm itself is representable.
+    """
+
+    def __init__(self):
+        self.scale, self.ssq = 1.0, 0.0
+
+    def add(self, R, xp) -> None:
+        """Add the squares of the float64 block ``R`` (any shape)."""
+        R = R.ravel()
+        total = float(xp.vdot(R, R))
+        if math.isfinite(total) and total > 1e-280:
+            self._combine(1.0, total)
+            return
+        m = float(xp.max(xp.abs(R)))
+        if m > 0:
+            Rm = R / m
+            self._combine(m, float(xp.vdot(Rm, Rm)))
+
+    def _combine(self, scale: float, ssq: float) -> None:
+        if self.ssq == 0.0:
+            self.scale, self.ssq = scale, ssq
+        elif scale > self.scale:
+            self.ssq = ssq + self.ssq * (self.scale / scale) ** 2
+            self.scale = scale
+        else:
+            self.ssq += ssq * (scale / self.scale) ** 2
+
+    def norm(self) -> float:
+        return self.scale * math.sqrt(self.ssq)
+
+
 def observed_count(X, observed) -> int:
     """Number of observed entries of X (all of them without a mask)."""
     if observed is None:

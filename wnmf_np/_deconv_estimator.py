@@ -12,7 +12,7 @@ from ._backend import Backend, namespace_of
 from ._base import BaseWNMF
 from ._deconv import LATENTS, TRAIN_LAYOUTS, DeconvModel
 from ._deconv_ops import validate_deconv_geometry
-from ._validation import check_int, check_option
+from ._validation import check_int, check_latents, check_option
 
 
 def resolve_image_shape(image_shape, stride, n_features: int) -> tuple:
@@ -244,7 +244,5 @@ class DeconvWNMF(BaseWNMF):
         F = self.components_
         xp = namespace_of(F)
         r, k = self.model_.n_components, 2 * self.model_.stride
-        Z = xp.asarray(Z, dtype=F.dtype)
-        if Z.ndim != 2 or Z.shape[1] != r * k * k:
-            raise ValueError(f"Z must have shape (n_samples, {r * k * k}) (raw latents), got {tuple(Z.shape)}.")
+        Z = check_latents(Z, r * k * k, xp, F.dtype)  # the same checks as every estimator's
         return self.model_.decode(F, xp.ascontiguousarray(Z.reshape(Z.shape[0], r, k, k)))

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,7 +116,17 @@ class TrainingLayout(NamedTuple):
 
 @dataclass
 class TrainState:
-    """Mutable training state: optimizer states, counters and history (resumable)."""
+    """Mutable training state: optimizer states, counters and history (resumable).
+
+    ``order``, ``epoch_steps`` and ``epoch_loss`` describe an epoch in progress (an
+    interruption between two steps): its batch order (a host permutation of the samples),
+    how many of its steps were taken and the sum of their losses. At an epoch boundary
+    ``order`` is None. ``train`` continues such an epoch where it stopped, so the result is
+    that of an uninterrupted run. ``step_interrupted`` records that an interruption landed
+    inside a step (only possible for a second Ctrl-C, or where the first cannot be
+    deferred, see :func:`train`): that step's partial updates are kept and the step is
+    taken again, so the run goes on correctly but not bit for bit.
+    """
 
     opt: dict = field(default_factory=dict)
     epoch: int = 0
@@ -123,6 +135,48 @@ class TrainState:
     best_loss: float = math.inf
     epochs_no_improve: int = 0
     stopped_early: bool = False
+    order: Any = None
+    epoch_steps: int = 0
+    epoch_loss: Any = 0.0
+    step_interrupted: bool = False
+
+
+class _DeferredInterrupt:
+    """Hold the first Ctrl-C (SIGINT) until the training loop reaches a step boundary.
+
+    Installed only in the main thread and only over Python's default handler (a handler
+    of the application is left alone). The first SIGINT is remembered and raised as
+    KeyboardInterrupt at the next :meth:`check` (after a step, or after an epoch's
+    bookkeeping and callback), where the training state is consistent; a second SIGINT
+    raises at once.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self):
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        if exc_type is None:
+            self.check()  # a Ctrl-C after the last step: honour it now
+        return False
 
 
 def init_train_state(params: dict, trainable: tuple, sample_param: str, h_update: str) -> TrainState:
@@ -172,6 +226,13 @@ def train(
     Returns
     -------
     TrainState
+
+    Notes
+    -----
+    A Ctrl-C (SIGINT) in the main thread takes effect at the next step boundary (a
+    second one at once), as a KeyboardInterrupt with ``state`` consistent: an unfinished
+    epoch is recorded in ``state.order`` / ``state.epoch_steps``, and passing that state
+    back continues it exactly (see :class:`TrainState`).
     """
     xp = backend.xp
     sample = model.sample_param
@@ -192,46 +253,76 @@ def train(
     opt_cfg = config.optimizer
     start = time.perf_counter()
     last_print = -math.inf
-    while state.epoch < config.max_epochs:
-        refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
-        eta = config.eta_schedule(state.epoch)
-        host_order = source.permutation(rng)
-        order = xp.asarray(host_order)
-        epoch_total = 0.0
-        for k in range(steps_per_epoch):
-            rows = order[k * batch : (k + 1) * batch]
-            if source.out_of_core:  # read this batch (prefetched) and start reading the next
-                nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
-                X_b, obs_b = source.take(host_order[k * batch : (k + 1) * batch], nxt)
-            else:
-                X_b, obs_b = source.take(rows)
-            lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
-            value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
-                          entries_per_row)  # fmt: skip
-            epoch_total = epoch_total + value
-            state.step += 1
-        epoch_loss = float(epoch_total) / steps_per_epoch  # the one host sync per epoch
-        state.epoch += 1
-        state.loss_curve.append(epoch_loss)
-        if not math.isfinite(epoch_loss):
-            raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, source.max_abs(xp)))
-        stop = _early_stop(state, epoch_loss, config)
-        elapsed = time.perf_counter() - start
-        info = {"loss": epoch_loss, "eta": eta, "lr": lr, "elapsed": elapsed, "epoch": state.epoch}
-        if config.verbose and (config.verbose > 1 or elapsed - last_print >= 1.0 or stop or state.epoch == config.max_epochs):
-            last_print = elapsed
-            print(
-                f"[wnmf_np {config.label}] epoch {state.epoch:>4d}/{config.max_epochs}  loss {epoch_loss:.6g}  "
-                f"eta {eta:.3g}  lr {lr:.3g}  {elapsed:.1f}s",
-                file=sys.stdout,
-                flush=True,
-            )
-        if config.callback is not None and config.callback(state.epoch, info):
-            break
-        if stop:
-            state.stopped_early = True
-            break
+    inside_step = False
+    with _DeferredInterrupt() as interrupts:
+        try:
+            while state.epoch < config.max_epochs:
+                refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
+                eta = config.eta_schedule(state.epoch)
+                if state.order is None:
+                    _draw_order(state, source, rng)
+                host_order = state.order
+                order = xp.asarray(host_order)
+                # (the rate of the step before, for an epoch resumed after its last step)
+                lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else max(state.step - 1, 0))
+                for k in range(state.epoch_steps, steps_per_epoch):
+                    rows = order[k * batch : (k + 1) * batch]
+                    if source.out_of_core:  # read this batch (prefetched) and start reading the next
+                        nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
+                        X_b, obs_b = source.take(host_order[k * batch : (k + 1) * batch], nxt)
+                    else:
+                        X_b, obs_b = source.take(rows)
+                    lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
+                    inside_step = True
+                    value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
+                                  entries_per_row)  # fmt: skip
+                    # one statement: the counters of a finished step change together
+                    state.epoch_loss, state.step, state.epoch_steps = state.epoch_loss + value, state.step + 1, k + 1
+                    inside_step = False
+                    interrupts.check()
+                epoch_loss = float(state.epoch_loss) / steps_per_epoch  # the one host sync per epoch
+                state.epoch, state.loss_curve, state.order, state.epoch_steps, state.epoch_loss, state.step_interrupted = (
+                    state.epoch + 1, [*state.loss_curve, epoch_loss], None, 0, 0.0, False
+                )
+                if not math.isfinite(epoch_loss):
+                    raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, source.max_abs(xp)))
+                stop = _early_stop(state, epoch_loss, config)
+                elapsed = time.perf_counter() - start
+                info = {"loss": epoch_loss, "eta": eta, "lr": lr, "elapsed": elapsed, "epoch": state.epoch}
+                if config.verbose and (config.verbose > 1 or elapsed - last_print >= 1.0 or stop or state.epoch == config.max_epochs):
+                    last_print = elapsed
+                    print(
+                        f"[wnmf_np {config.label}] epoch {state.epoch:>4d}/{config.max_epochs}  loss {epoch_loss:.6g}  "
+                        f"eta {eta:.3g}  lr {lr:.3g}  {elapsed:.1f}s",
+                        file=sys.stdout,
+                        flush=True,
+                    )
+                if config.callback is not None and config.callback(state.epoch, info):
+                    break
+                if stop:
+                    state.stopped_early = True
+                    break
+                interrupts.check()
+        except KeyboardInterrupt:
+            if inside_step:  # a forced (second) Ctrl-C: the step's updates are partly applied
+                state.step_interrupted = True
+            raise
+    # the last step's update comes after the last loss: it too must not hand back inf/NaN
+    for name in trainable:
+        if not bool(xp.isfinite(params[name]).all()):
+            raise DivergenceError(_divergence_message("non-finite", state.epoch, opt_cfg, source.max_abs(xp), what=name))
     return state
+
+
+def _draw_order(state: TrainState, source, rng: np.random.Generator) -> None:
+    """Draw the batch order of the next epoch into ``state.order``; an interruption during
+    the draw leaves the generator as it was, so the state is still an epoch boundary."""
+    before = rng.bit_generator.state
+    try:
+        state.order = np.asarray(source.permutation(rng))
+    except BaseException:
+        rng.bit_generator.state = before
+        raise
 
 
 def _training_layout(model, X, observed, config) -> TrainingLayout | None:
@@ -305,9 +396,9 @@ def _early_stop(state: TrainState, loss: float, config: TrainConfig) -> bool:
     return state.epochs_no_improve >= config.n_iter_no_change
 
 
-def _divergence_message(loss, epoch, opt: AdamWConfig, scale: float) -> str:
+def _divergence_message(loss, epoch, opt: AdamWConfig, scale: float, what: str = "the epoch loss") -> str:
     return (
-        f"training diverged: the epoch loss became {loss} at epoch {epoch}. "
+        f"training diverged: {what} became {loss} at epoch {epoch}. "
         f"Try a smaller learning rate (lr={opt.lr:g}), scaling the data (max |X| = {scale:.3g}; "
         "values of order 1 work best, e.g. divide by X.max()), or dtype='float64'."
     )

@@ -9,6 +9,8 @@ with ``W`` (n_samples, n_components) the latents returned by ``transform`` and `
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,13 +25,18 @@ from ._mu_init import INITS, check_custom_factor, nndsvd_init, random_init
 from ._mu_rows import CHECK_EVERY, row_start, solve_rows
 from ._mu_updates import (
     Problem,
+    Scaling,
     beta_from_loss,
     gamma_exponent,
+    ldexp,
     objective,
+    pow2,
+    scale_exponent,
     scaled_penalty,
     update_H,
     update_W,
 )
+from ._persistence import ModelFileMixin, fitted_common
 from ._threads import limit_threads, refresh_threads
 from ._validation import (
     check_data,
@@ -40,6 +47,7 @@ from ._validation import (
     check_latents,
     check_option,
     check_random_state_seed,
+    declared_dtype,
     preserved_dtypes,
     record_feature_names,
     resolve_dtype,
@@ -58,15 +66,20 @@ class MUResult(NamedTuple):
     converged: bool
 
 
-def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = True, verbose: int = 0) -> MUResult:
+def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = True, verbose: int = 0,
+           objective_scale: float | None = None) -> MUResult:  # fmt: skip
     """Alternate MU steps on ``W`` and ``H`` (in place) until the objective stalls.
 
     Every ``CHECK_EVERY`` iterations (only when ``tol > 0``) the objective ``f`` is
     evaluated and the run stops when ``(f_prev - f) / f_0 < tol``, ``f_0`` being the
     objective of the initial factors (sklearn's criterion, applied to the objective
     instead of to ``sqrt(2 D)``). ``losses`` holds ``f_0``, every checked value and the
-    final value. With ``update_h=False`` only ``W`` moves (``transform``); the products
-    ``X Hᵀ`` and ``H Hᵀ`` are then computed once.
+    final value; ``divergence`` is the final ``D_β``, in the problem's units. With
+    ``objective_scale`` (``Scaling.objective_factor`` of a rescaled problem) the losses
+    are reported in the caller's units, and a start whose objective is beyond float64 in
+    those units is refused with a ValueError before any iteration. With
+    ``update_h=False`` only ``W`` moves (``transform``); the products ``X Hᵀ`` and
+    ``H Hᵀ`` are then computed once.
     """
     xp = prob.xp
     xp.maximum(W, prob.eps, out=W)  # an exact 0 would stay 0 forever under MU
@@ -76,6 +89,11 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     if not update_h and prob.beta == 2.0 and prob.mask is None:
         fixed = {"XHt": xp.asarray(prob.X @ H.T), "HHt": H @ H.T}
     _, f0 = objective(prob, W, H)
+    if objective_scale is not None and not math.isfinite(f0 * objective_scale):
+        raise ValueError(
+            "the objective of this fit (loss_curve_) is beyond the float64 range: X is too large in magnitude "
+            "(or a penalty l1, l2 far too strong). Divide X by a constant (e.g. X / X.max()) and scale the result back."
+        )
     losses, prev, converged, n_iter = [f0], f0, False, 0
     for n_iter in range(1, max_iter + 1):
         refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
@@ -86,7 +104,7 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
             _, f = objective(prob, W, H)
             losses.append(f)
             if verbose:
-                print(f"MU iteration {n_iter}: objective {f:.6g}")
+                print(f"MU iteration {n_iter}: objective {f * (objective_scale or 1.0):.6g}")
             if (prev - f) / max(f0, np.finfo(np.float64).tiny) < tol:
                 converged = True
                 break
@@ -94,6 +112,8 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     div, f = objective(prob, W, H)
     if n_iter == 0 or tol <= 0 or n_iter % CHECK_EVERY:
         losses.append(f)
+    if objective_scale is not None and objective_scale != 1.0:
+        losses = [v * objective_scale for v in losses]
     return MUResult(W, H, n_iter, losses, div, converged)
 
 
@@ -102,7 +122,7 @@ def reconstruction_error(divergence: float) -> float:
     return float(np.sqrt(2.0 * max(divergence, 0.0)))
 
 
-class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Non-negative matrix factorisation by Lee–Seung multiplicative updates.
 
     Factorises ``X`` (n_samples, n_features) ≈ ``W @ H``, ``W`` (n_samples,
@@ -121,7 +141,10 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     \\|X - WH\\|_F^2`, :math:`D_1` generalised KL, :math:`D_0` Itakura–Saito; see
     :mod:`wnmf_np._mu_updates` for all formulas and where ``eps`` enters). Each iteration
     updates ``W`` then ``H`` with ``F ← F ⊙ (∇⁻ / ∇⁺)^γ(β)`` and floors both at ``eps``
-    (the dtype's machine epsilon).
+    (the dtype's machine epsilon) relative to the data: the updates run on X divided by
+    the power of four nearest its maximum, the factors and penalty weights rescaled to
+    match, so the fit of ``c X`` is ``√c`` times the factors of the fit of X (``c^β``
+    times its objective) at any scale the dtype holds (docs/baselines.md, "Scale").
 
     Parameters
     ----------
@@ -163,7 +186,8 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``sqrt(2 D_β(X | WH))`` at the end of ``fit`` (sklearn's definition; the
         Frobenius norm of the residual for β = 2).
     loss_curve_ : list of float
-        Objective ``f`` at the start, at every check and at the end.
+        Objective ``f`` at the start, at every check and at the end. Data for which it
+        would exceed the float64 range are refused (ValueError) before any iteration.
 
     Notes
     -----
@@ -237,24 +261,31 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             check_dtype(self.dtype)
         return beta_from_loss(self.beta_loss)
 
-    def _problem(self, X, mask, beta, dtype, backend: Backend, n_for_penalty=None) -> Problem:
-        """Validate ``X`` (dense or sparse) and bundle it with the loss settings."""
+    def _problem(self, X, mask, beta, dtype, backend: Backend, n_for_penalty=None, scaling=None) -> Problem:
+        """Validate ``X`` (dense or sparse) and bundle it with the loss settings.
+
+        ``scaling``: None (the data as they are) or a callable ``max(X) -> Scaling``; the
+        problem is then the rescaled one (module :mod:`wnmf_np._mu_updates`, "Scale"),
+        with ``X'``, the penalty weights and the zero lift of β ≤ 0 in its units.
+        """
         X, mask = _check_input(X, mask, beta, dtype, backend, self.nan_policy)
         n, m = X.shape
+        scale = Scaling() if scaling is None else scaling(_max_entry(X))
+        X = _rescaled_data(X, -scale.kx, backend)
         eps = float(np.finfo(dtype).eps)
         if beta <= 0.0:  # d_β(0 | y) is infinite for β ≤ 0: lift zeros as sklearn advises
             X = X.copy()
             X[X == 0] = eps
         pen = scaled_penalty(float(self.l1), float(self.l2), n if n_for_penalty is None else n_for_penalty, m)
-        return Problem(backend.xp, X, mask, beta, gamma_exponent(beta), eps, pen, self._fused)
+        return Problem(backend.xp, X, mask, beta, gamma_exponent(beta), eps, scale.penalty(pen, beta), self._fused, scale)
 
     def _initial_factors(self, prob: Problem, W, H, rng, dtype, backend: Backend):
         """Initial ``(W, H)`` on the backend, following ``init``."""
         n, m = prob.X.shape
         r = self.n_components
-        if self.init == "custom":
-            W0 = check_custom_factor("W", W, (n, r), dtype)
-            H0 = check_custom_factor("H", H, (r, m), dtype)
+        if self.init == "custom":  # given in the caller's units: into the problem's
+            W0 = ldexp(np, check_custom_factor("W", W, (n, r), dtype), -prob.scaling.kw, inplace=True)
+            H0 = ldexp(np, check_custom_factor("H", H, (r, m), dtype), -prob.scaling.kh, inplace=True)
         elif self.init == "random":
             W0, H0 = random_init(_observed_mean(prob), (n, m), r, rng, dtype)
         else:
@@ -278,7 +309,8 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ----------
         X : array-like or scipy sparse matrix (n_samples, n_features), ≥ 0
         mask : bool array (n_samples, n_features), optional
-            True where an entry is observed.
+            True where an entry is observed (the entries masked in a NumPy masked array X
+            are unobserved as well).
         W, H : array-like, optional
             Initial factors, required (and only used) with ``init="custom"``.
         """
@@ -286,34 +318,39 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             beta = self._check_params()
             dtype = resolve_dtype(self.dtype, X)
             backend = resolve_backend(self.backend, X)
-            prob = self._problem(X, mask, beta, dtype, backend)
-            record_feature_names(self, X)
             rng = check_random_state_seed(self.random_state)
+            prob = self._problem(X, mask, beta, dtype, backend, scaling=Scaling.balanced)
+            record_feature_names(self, X)
             W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
-            res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+            res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+                         objective_scale=prob.scaling.objective_factor(beta))  # fmt: skip
             if not res.converged and self.tol > 0 and self.max_iter > 0:
                 warn(
                     f"MultiplicativeNMF: max_iter={self.max_iter} reached before the objective "
                     f"converged (tol={self.tol}); increase max_iter or tol.",
                     ConvergenceWarning,
                 )
-            self.components_ = res.H
+            xp, scale = backend.xp, prob.scaling
+            self.components_ = ldexp(xp, res.H, scale.kh, inplace=True)
             self.n_components_ = int(self.n_components)
             self.n_features_in_ = int(prob.X.shape[1])
             self.n_iter_ = int(res.n_iter)
-            self.reconstruction_err_ = reconstruction_error(res.divergence)
+            self.reconstruction_err_ = reconstruction_error(res.divergence) * pow2(beta * scale.kx / 2)
             self.loss_curve_ = [float(v) for v in res.losses]
             self._beta = beta
-            return res.W
+            self._train_mean = math.ldexp(_observed_mean(prob), scale.kx)  # the start of transform
+            return ldexp(xp, res.W, scale.kw, inplace=True)
 
     def transform(self, X, *, mask=None):
         """Latents ``W`` (n_samples, n_components) of ``X`` with ``components_`` fixed.
 
         Solves the ``W``-subproblem by MU (``max_iter``, ``tol`` as in ``fit``) row by
-        row (:mod:`wnmf_np._mu_rows`): each sample starts from ``sqrt(mean(x_i) / r)`` and
-        stops on its own objective, so its latents do not depend on the other samples
-        passed with it. The ``W``-side penalty is scaled by ``n_features`` as in ``fit``;
-        the precision is the one of the fit.
+        row (:mod:`wnmf_np._mu_rows`): each sample starts from ``mean(x_i) / sqrt(r ·
+        mean(X_fit))`` (proportional to the row; ``sqrt(mean(x_i) / r)`` after an all-zero
+        fit) and stops on its own objective, so its latents do not depend on the other
+        samples passed with it. The ``W``-side penalty is scaled by ``n_features`` as in
+        ``fit``; the precision is the one of the fit. Like ``fit`` it runs on rescaled
+        data and factors, so the latents of ``c X`` are ``c`` times those of X.
         """
         with limit_threads(self.n_threads):
             self._check_fitted()
@@ -321,12 +358,25 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             dtype = self.components_.dtype.type
             check_feature_names(self, X)
             backend = resolve_backend(self.backend, X, self.components_)
-            prob = self._problem(X, mask, beta, dtype, backend)
+            xp = backend.xp
+            H = backend.asarray(self.components_, dtype=dtype)
+            kh = scale_exponent(float(xp.max(H)))
+            prob = self._problem(X, mask, beta, dtype, backend, scaling=lambda max_x: Scaling(scale_exponent(max_x) - kh, kh))
             if prob.X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {prob.X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
-            H = backend.asarray(self.components_, dtype=dtype)
-            W0 = row_start(prob, self.n_components_, dtype)
-            return solve_rows(prob, W0, H, max_iter=self.max_iter, tol=self.tol)[0]
+            scale, r = prob.scaling, self.n_components_
+            train_mean = getattr(self, "_train_mean", 0.0)
+            # all-zero training data: the scale of a random start of this data
+            per_mean = math.ldexp(1.0, kh) / math.sqrt(r * train_mean) if train_mean > 0 else None
+            W0 = row_start(prob, r, dtype, per_mean=per_mean)
+            W = solve_rows(prob, W0, ldexp(xp, H, -kh), max_iter=self.max_iter, tol=self.tol)[0]
+            W = ldexp(xp, W, scale.kw, inplace=True)
+            if not bool(xp.isfinite(W).all()):
+                raise ValueError(
+                    f"the latents of X overflow {np.dtype(dtype).name}: X is far larger than the data the model was "
+                    "fitted on; rescale X or use dtype='float64'."
+                )
+            return W
 
     def inverse_transform(self, W):
         """Reconstruction ``W @ components_`` (n_samples, n_features)."""
@@ -338,6 +388,30 @@ class MultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _check_fitted(self):
         if not hasattr(self, "components_"):
             raise NotFittedError("This MultiplicativeNMF instance is not fitted yet; call fit first.")
+
+    # ------------------------------------------------------------ save / load
+    def _file_state(self):
+        """Arrays and scalars of :meth:`save` (:class:`wnmf_np._persistence.ModelFileMixin`)."""
+        fitted = {"n_components_": self.n_components_, "n_features_in_": self.n_features_in_, "n_iter_": self.n_iter_,
+                  "reconstruction_err_": self.reconstruction_err_, "loss_curve_": self.loss_curve_,
+                  "train_mean": getattr(self, "_train_mean", 0.0)}  # fmt: skip
+        return {"components": self.components_}, fitted
+
+    def _restore_file_state(self, fitted, entries, backend: Backend) -> None:
+        """Validate and set what :meth:`_file_state` saved."""
+        common = fitted_common(fitted, self, n_iter_high=self.max_iter)
+        r = fitted.int("n_components_", low=1)
+        if r != self.n_components:
+            raise fitted.error("n_components_", f"is {r}, but the saved parameter n_components is {self.n_components}")
+        train_mean = fitted.float("train_mean", low=0.0)
+        H = entries.get("param/components", shape=(r, common["n_features_in_"]), dtype=declared_dtype(self.dtype),
+                        non_negative=True)  # fmt: skip
+        self.components_ = backend.asarray(H)
+        self.n_components_ = r
+        for key, value in common.items():
+            setattr(self, key, value)
+        self._beta = beta_from_loss(self.beta_loss)
+        self._train_mean = train_mean
 
 
 # --------------------------------------------------------------------- input helpers
@@ -366,12 +440,12 @@ def _check_out_of_core(X, mask, beta: float, dtype, backend: Backend):
             "no mask and the NumPy backend; load X into memory for other settings."
         )
     try:
-        OutOfCoreData(X, backend, dtype, nan_policy="raise", non_negative=True)
+        scanned = OutOfCoreData(X, backend, dtype, nan_policy="raise", non_negative=True)
     except ValueError as exc:
         if "NaN" in str(exc):
             raise ValueError("out-of-core X contains NaN; missing values need in-memory X with nan_policy='omit'.") from None
         raise
-    return ChunkedMatrix(X, dtype)
+    return ChunkedMatrix(X, dtype, max_value=scanned.max_abs(np))
 
 
 def _check_sparse(X, dtype, nan_policy: str):
@@ -391,6 +465,27 @@ def _check_sparse(X, dtype, nan_policy: str):
     if (data < 0).any():
         raise ValueError(f"Negative values in data passed to X (min {np.nanmin(data):g}); this needs non-negative data.")
     return X
+
+
+def _max_entry(X) -> float:
+    """The largest entry of validated (non-negative, missing = 0) dense, sparse or chunked X."""
+    if isinstance(X, ChunkedMatrix):
+        return X.max_value
+    if sp.issparse(X):
+        return float(X.data.max()) if X.nnz else 0.0
+    return float(X.max())
+
+
+def _rescaled_data(X, k: int, backend: Backend):
+    """``X · 2^k`` (exact): in place for the validated copies ``_check_input`` returns."""
+    if k == 0:
+        return X
+    if isinstance(X, ChunkedMatrix):
+        return X.rescaled(k)
+    if sp.issparse(X):
+        X.data = np.ldexp(X.data, np.int32(k))
+        return X
+    return ldexp(backend.xp, X, k, inplace=True)
 
 
 def _observed_mean(prob: Problem) -> float:

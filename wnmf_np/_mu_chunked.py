@@ -13,6 +13,8 @@ Only the factors and one row block live in memory.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._data import CHUNK_BYTES
@@ -26,22 +28,37 @@ class ChunkedMatrix:
     source : dask array, np.memmap, h5py.Dataset or zarr.Array of shape (n, m)
     dtype : numpy scalar type
         Working precision of the blocks and products.
+    max_value : float
+        The largest entry (from the validation pass).
+    exponent : int
+        The matrix is ``source · 2^exponent`` (see :meth:`rescaled`).
     """
 
     __array_ufunc__ = None  # make ``ndarray @ ChunkedMatrix`` call __rmatmul__
 
-    def __init__(self, source, dtype):
+    def __init__(self, source, dtype, max_value: float = 0.0, exponent: int = 0):
         self.source = source
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in source.shape)
         self.is_dask = hasattr(source, "compute") and hasattr(source, "dask")
         self.block = max(1, CHUNK_BYTES // max(1, self.shape[1] * self.dtype.itemsize))
+        self.max_value = float(max_value)
+        self.exponent = int(exponent)
+
+    def rescaled(self, k: int) -> ChunkedMatrix:
+        """The same data times ``2^k`` (applied exactly to every block as it is read)."""
+        return ChunkedMatrix(self.source, self.dtype, math.ldexp(self.max_value, k), self.exponent + k)
+
+    def _dask(self):
+        X = self.source.astype(self.dtype)
+        return X if self.exponent == 0 else np.ldexp(X, np.int32(self.exponent))
 
     def _rows(self, start: int, stop: int) -> np.ndarray:
         block = self.source[start:stop]
         if hasattr(block, "compute"):
             block = block.compute()
-        return np.asarray(block, dtype=self.dtype)
+        block = np.asarray(block, dtype=self.dtype)
+        return block if self.exponent == 0 else np.ldexp(block, np.int32(self.exponent))  # a new array: never the source
 
     def __getitem__(self, rows):
         if not isinstance(rows, slice) or rows.step not in (None, 1):
@@ -53,7 +70,7 @@ class ChunkedMatrix:
         """X @ B for a dense B of shape (m, k): (n, k)."""
         B = np.asarray(B, dtype=self.dtype)
         if self.is_dask:
-            return np.asarray((self.source.astype(self.dtype) @ B).compute(), dtype=self.dtype)
+            return np.asarray((self._dask() @ B).compute(), dtype=self.dtype)
         out = np.empty((self.shape[0], B.shape[1]), dtype=self.dtype)
         for s in range(0, self.shape[0], self.block):
             out[s : s + self.block] = self._rows(s, s + self.block) @ B
@@ -63,7 +80,7 @@ class ChunkedMatrix:
         """A @ X for a dense A of shape (k, n): (k, m), summed over row blocks."""
         A = np.asarray(A, dtype=self.dtype)
         if self.is_dask:
-            return np.asarray((A @ self.source.astype(self.dtype)).compute(), dtype=self.dtype)
+            return np.asarray((A @ self._dask()).compute(), dtype=self.dtype)
         out = np.zeros((A.shape[0], self.shape[1]), dtype=self.dtype)
         for s in range(0, self.shape[0], self.block):
             out += A[:, s : s + self.block] @ self._rows(s, s + self.block)
@@ -72,5 +89,5 @@ class ChunkedMatrix:
     def sum(self) -> float:
         """Sum of all entries (float64 accumulation)."""
         if self.is_dask:
-            return float(self.source.sum(dtype=np.float64).compute())
+            return float(self._dask().sum(dtype=np.float64).compute())
         return float(sum(self._rows(s, s + self.block).sum(dtype=np.float64) for s in range(0, self.shape[0], self.block)))

@@ -35,6 +35,9 @@ denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -43,7 +46,8 @@ from ._backend import resolve_backend
 from ._fit import DivergenceError
 from ._mu import CHECK_EVERY, MultiplicativeNMF, run_mu
 from ._mu_rows import solve_rows
-from ._mu_updates import Penalty, Problem, mu_step
+from ._mu_updates import Penalty, Problem, ldexp, mu_step, pow2, scale_exponent
+from ._persistence import ModelFileMixin, fitted_common
 from ._threads import limit_threads, refresh_threads
 from ._validation import (
     check_data,
@@ -53,6 +57,7 @@ from ._validation import (
     check_int,
     check_option,
     check_random_state_seed,
+    declared_dtype,
     preserved_dtypes,
     record_feature_names,
     resolve_dtype,
@@ -71,22 +76,29 @@ def chain(mats):
 
 
 class DeepProblem:
-    """Data and settings of the fine-tuning (paper orientation ``Xp`` (m, n))."""
+    """Data and settings of the fine-tuning (paper orientation ``Xp`` (m, n)).
 
-    def __init__(self, xp, Xp, mask_p, lam: float, eps: float, fused: bool):
+    ``lam`` weighs ``‖H_1‖²`` and ``lam_w`` (default ``lam``) every ``‖W_l‖²``: on data
+    rescaled by ``s`` they differ (``λ`` and ``λ / s²``, see :class:`DeepMultiplicativeNMF`).
+    """
+
+    def __init__(self, xp, Xp, mask_p, lam: float, eps: float, fused: bool, lam_w: float | None = None):
         self.xp, self.Xp, self.mask_p = xp, Xp, mask_p
         self.lam, self.eps = lam, eps
+        self.lam_w = lam if lam_w is None else lam_w
         # a Problem only to reuse the element-wise MU kernel (β = 2, γ = 1)
         self.step = Problem(xp, None, None, 2.0, 1.0, eps, Penalty(), fused)
         self.norm_x = float(xp.vdot(Xp.ravel().astype(np.float64), Xp.ravel().astype(np.float64)))
 
 
-def factor_update(dp: DeepProblem, A, F, B):
-    """One MU step on ``F`` for ``Xp ≈ A F B`` (in place).
+def factor_update(dp: DeepProblem, A, F, B, lam: float | None = None):
+    """One MU step on ``F`` for ``Xp ≈ A F B`` (in place), with ``λ‖F‖²`` (``lam``,
+    default ``dp.lam``).
 
     ``A`` (m, p), ``F`` (p, q), ``B`` (q, n); ``A`` or ``B`` may be None for the identity
     (the ends of the chain), which is never materialised (it would be m × m or n × n).
     """
+    lam = dp.lam if lam is None else lam
     xp, Xp = dp.xp, dp.Xp
     if dp.mask_p is None:
         num = _sandwich(A, Xp, B)  # one pass over Xp, through the thinner side
@@ -96,7 +108,7 @@ def factor_update(dp: DeepProblem, A, F, B):
         fit = F if A is None else A @ F
         fit = (fit if B is None else fit @ B) * dp.mask_p
         num, den = _sandwich(A, Xp, B), _sandwich(A, fit, B)
-    return mu_step(dp.step, F, xp.ascontiguousarray(num), xp.ascontiguousarray(den), 0.0, dp.lam)
+    return mu_step(dp.step, F, xp.ascontiguousarray(num), xp.ascontiguousarray(den), 0.0, lam)
 
 
 def _sandwich(A, Y, B):
@@ -121,8 +133,11 @@ def deep_objective(dp: DeepProblem, Ws, H1) -> tuple[float, float]:
     else:
         R = ((dp.Xp - P @ H1) * dp.mask_p).astype(np.float64).ravel()
         err = float(xp.vdot(R, R))
-    reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [H1, *Ws])
-    return err, err + dp.lam * reg
+    if dp.lam_w == dp.lam:
+        reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [H1, *Ws])
+        return err, err + dp.lam * reg
+    reg_w = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in Ws)
+    return err, err + dp.lam * float(xp.vdot(H1.ravel(), H1.ravel())) + dp.lam_w * reg_w
 
 
 def fine_tune_sweep(dp: DeepProblem, Ws, H1):
@@ -131,33 +146,35 @@ def fine_tune_sweep(dp: DeepProblem, Ws, H1):
     below = H1  # W_{l-1} ⋯ H_1
     for l in range(len(Ws)):
         above = chain(Ws[l + 1 :][::-1])  # W_L ⋯ W_{l+1}; None for l = L
-        factor_update(dp, above, Ws[l], below)
+        factor_update(dp, above, Ws[l], below, dp.lam_w)
         below = Ws[l] @ below
 
 
-def _range_scale(max_value: float) -> float:
-    """1 for data of moderate scale, else its maximum (the factor X is divided by)."""
-    return max_value if max_value > 0 and not 1e-6 <= max_value <= 1e6 else 1.0
+def _per_square(lam: float, scale: float) -> float:
+    """``λ / scale²`` without overflow or division by zero (``inf`` beyond float64)."""
+    return lam * pow2(-2 * math.log2(scale)) if lam else 0.0
 
 
 def _warm_start(xp, X, C, lam: float, dtype):
     """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
 
     MU alone crawls on this sub-problem from a constant start; the clipped ridge solution
-    is already close, and the floor (1 % of the row's typical entry) keeps every entry able
-    to move multiplicatively. Each row uses its own values only, so a sample's start does
-    not depend on the other samples of the batch.
+    is already close, and the floor (1 % of the mean positive part of the row's solution,
+    at least the dtype's smallest normal number) keeps every entry able to move
+    multiplicatively. Each row uses its own values only, so a sample's start does not
+    depend on the other samples of the batch, and both are linear in X: the start for
+    c·X is c times the start for X.
     """
     C64 = C.astype(xp.float64)  # float64 and an absolute ridge: no overflow, never singular
     G = C64 @ C64.T
     G = G + (max(lam, 1e-8 * float(xp.trace(G))) + 1e-12) * xp.eye(C.shape[0], dtype=xp.float64)
     L = xp.linalg.solve(G, C64 @ X.T.astype(xp.float64)).T  # (n, r_1)
-    floor = 0.01 * xp.sqrt(xp.maximum(X.mean(axis=1, dtype=xp.float64), 0.0) / C.shape[0])[:, None]
+    floor = xp.maximum(0.01 * xp.maximum(L, 0.0).max(axis=1), float(np.finfo(dtype).tiny))[:, None]
     limit = float(np.finfo(dtype).max) / 4
     return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
 
 
-class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Multilayer NMF ``X.T ≈ W_L ⋯ W_1 H_1`` fitted by multiplicative updates.
 
     ``X`` is (n_samples, n_features) at the boundary; inside, the paper's orientation
@@ -204,10 +221,16 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     n_iter_, reconstruction_err_, loss_curve_
         Fine-tuning sweeps, ``‖M ⊙ (X.T − W_L⋯H_1)‖_F`` and ``f`` per check.
     data_scale_ : float
-        1, or for data whose maximum lies outside [1e-6, 1e6] that maximum: X is divided by
-        it before fitting (so float32 products cannot overflow) and the latents multiplied
-        back, so ``latents_[l-1] @ components_[l-1]`` still reconstructs X. λ then applies
-        to the rescaled problem.
+        The power of two nearest the maximum of X (1 for data in [0.71, 1.41) such as
+        pixels in [0, 1], and for all-zero X): the updates run on X divided by it, so that
+        the floors at machine epsilon are relative to the data and float32 products
+        cannot overflow, and ``H_1`` is multiplied back. The fit of ``c X`` therefore has
+        ``c`` times the reconstruction and ``c²`` times the objective of the fit of X
+        (for ``l2=0``, up to rounding: exactly, with the same ``factors_`` and ``c`` times
+        the latents, when ``c`` is a power of two; otherwise each layer's latents and
+        factors may differ by a constant factor, the products not). The objective is
+        that of X itself: λ keeps its meaning (in the rescaled units the weights are λ for
+        ``H_1`` and λ / data_scale_² for the ``W_l``).
 
     Notes
     -----
@@ -271,6 +294,7 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         check_int("pretrain_iter", self.pretrain_iter, low=0)
         check_float("tol", self.tol, low=0.0)
         check_option("init", self.init, ("random", "nndsvd", "nndsvda", "nndsvdar"))
+        check_int("verbose", self.verbose, low=0)
         if self.dtype is not None:
             check_dtype(self.dtype)
         return ranks
@@ -282,19 +306,25 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             dtype=dtype, nan_policy=self.nan_policy, random_state=seed,
         )
 
-    def _pretrain(self, X, mask, ranks, backend, dtype, rng):
-        """Layer-wise factorisation from the data side down; returns ``(Ws, H1)``."""
+    def _pretrain(self, X, mask, ranks, backend, dtype, rng, scale: float = 1.0):
+        """Layer-wise factorisation from the data side down; returns ``(Ws, H1)``.
+
+        ``X`` is the data divided by ``scale``: every stage's latents carry that factor and
+        its components do not, so the components' λ is ``λ / scale²`` in these units.
+        """
         lam = float(self.l2)
         Ws = [None] * len(ranks)
         data, data_mask, self.pretrain_objective_ = X, mask, []
+        to_caller = scale * scale  # objectives of the rescaled stages -> the caller's units
         for l in range(len(ranks) - 1, -1, -1):
             est = self._stage(ranks[l], int(rng.integers(2**31 - 1)), dtype)
             prob = est._problem(data, data_mask, 2.0, dtype, backend)
-            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ
-            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, lam))
+            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ in the
+            # caller's units; in those of Z / scale, λ for the latents W and λ / scale² for Z'
+            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, _per_square(lam, scale)))
             Lat, Comp = est._initial_factors(prob, None, None, rng, dtype, backend)
             res = run_mu(prob, Lat, Comp, max_iter=self.pretrain_iter, tol=0.0)
-            self.pretrain_objective_.append((2.0 * res.losses[0], 2.0 * res.losses[-1]))
+            self.pretrain_objective_.append((2.0 * res.losses[0] * to_caller, 2.0 * res.losses[-1] * to_caller))
             Ws[l] = backend.xp.ascontiguousarray(res.H.T)  # (r_{l+1}, r_l)
             data, data_mask = res.W, None  # latents (n, r_l) feed the next stage
         return Ws, backend.xp.ascontiguousarray(data.T)
@@ -313,14 +343,30 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
             record_feature_names(self, X)
             xp = backend.xp
-            # Data far from unit scale is divided by its maximum so that the products of
-            # the updates cannot overflow (float32 overflows near 3e38); latents are scaled back.
-            self.data_scale_ = _range_scale(float(xp.max(Xd)))
-            Xd = Xd / Xd.dtype.type(self.data_scale_) if self.data_scale_ != 1.0 else Xd
-            rng = check_random_state_seed(self.random_state)
-            Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng)
+            if observed is not None and bool(observed.all()):
+                observed = None  # as MultiplicativeNMF: the unweighted formulas are cheaper
+            # The updates run on X / 2^k, of order one (the floors at eps are then relative
+            # and float32 products cannot overflow); H_1 carries the factor back.
+            max_x = float(xp.max(Xd))
+            k = scale_exponent(max_x)  # X / 2^k is of order one; exact, 2^k being a power of two
+            self.data_scale_ = s = math.ldexp(1.0, k)
+            Xd = ldexp(xp, Xd, -k, inplace=True)
+            lam, to_caller = float(self.l2), s * s
             eps = float(np.finfo(dtype).eps)
-            dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, float(self.l2), eps, self._fused)
+            dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, lam, eps, self._fused,
+                             lam_w=_per_square(lam, s))  # fmt: skip
+            if not math.isfinite(dp.lam_w):
+                raise ValueError(
+                    f"l2={lam:g} is far too strong for data of this scale (max {max_x:.3g}): λ / max(X)², the weight "
+                    "of the factors' penalty relative to the data term, exceeds float64. Rescale X or lower l2."
+                )
+            if not math.isfinite(dp.norm_x * to_caller):
+                raise ValueError(
+                    f"X is too large in magnitude (max {max_x:.3g}): the objective (loss_curve_) of its fit, of the "
+                    "order of ‖X‖², is beyond the float64 range. Divide X by a constant (e.g. X / X.max())."
+                )
+            rng = check_random_state_seed(self.random_state)
+            Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng, s)
             _, f0 = deep_objective(dp, Ws, H1)
             losses, prev, converged, n_iter = [f0], f0, False, 0
             for n_iter in range(1, self.max_iter + 1):
@@ -338,11 +384,14 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             err, f = deep_objective(dp, Ws, H1)
             if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
                 losses.append(f)
-            finite = np.isfinite(err) and np.isfinite(f) and all(bool(xp.isfinite(W).all()) for W in Ws)
+            losses = [float(v) * to_caller for v in losses]
+            error = float(np.sqrt(err)) * s
+            H1 = ldexp(xp, H1, k, inplace=True)
+            finite = np.isfinite(error) and np.isfinite(losses).all() and all(bool(xp.isfinite(A).all()) for A in [H1, *Ws])
             if not finite:  # never hand back NaN factors silently
                 raise DivergenceError(
                     "DeepMultiplicativeNMF: the factors or the objective overflowed "
-                    f"(objective {f}); rescale X (max |X| = {float(abs(Xd).max()):.3g}) or use dtype='float64'."
+                    f"(objective {losses[-1]}); rescale X (max |X| = {max_x:.3g}) or use dtype='float64'."
                 )
             if not converged and self.tol > 0 and self.max_iter > 0:
                 warn(
@@ -352,10 +401,9 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self.factors_ = Ws
             self.n_features_in_ = int(Xd.shape[1])
             self.n_iter_ = int(n_iter)
-            s = self.data_scale_
-            self.loss_curve_ = [float(v) * s * s for v in losses]
-            self.reconstruction_err_ = float(np.sqrt(err)) * s
-            self.latents_ = self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)
+            self.loss_curve_ = losses
+            self.reconstruction_err_ = error
+            self.latents_ = self._latents(H1)
             self.components_ = self._components()
             return self.latents_[self._check_layer(layer) - 1]
 
@@ -366,7 +414,8 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         fine-tuning), started from the clipped ridge solution, and returns ``(W_{layer-1} ⋯ W_1 H_1)ᵀ``.
         Every sample is solved on its own (its own start and stopping test,
         :mod:`wnmf_np._mu_rows`): its latents do not depend on the other samples of X.
-        The precision is the one of the fit.
+        The precision is the one of the fit. Like ``fit`` it runs on X divided by the power
+        of two nearest its maximum, so the latents of ``c X`` are ``c`` times those of X.
         """
         with limit_threads(self.n_threads):
             self._check_fitted()
@@ -379,16 +428,21 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             if Xd.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {Xd.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
             xp = backend.xp
-            s = getattr(self, "data_scale_", 1.0)
-            Xd = Xd / Xd.dtype.type(s) if s != 1.0 else Xd
+            k = scale_exponent(float(xp.max(Xd)))
+            t = math.ldexp(1.0, k)
+            Xd = ldexp(xp, Xd, -k, inplace=True)
             Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
             C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
             lam = float(self.l2)
-            prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), Penalty(0.0, 0.0, lam, lam), self._fused)
+            # min ‖X − L C‖² + λ‖L‖² (+ λ‖C‖², constant) in the units of X / t (L carries t)
+            penalty = Penalty(0.0, 0.0, lam, _per_square(lam, t))
+            prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), penalty, self._fused)
             Lat = _warm_start(xp, Xd, C, lam, dtype)
             Lat = solve_rows(prob, Lat, C, max_iter=self.max_iter, tol=self.tol)[0]
-            H1 = xp.ascontiguousarray(Lat.T)
-            return self._latents(H1 * H1.dtype.type(s) if s != 1.0 else H1)[layer - 1]
+            H1 = ldexp(xp, xp.ascontiguousarray(Lat.T), k, inplace=True)
+            if not bool(xp.isfinite(H1).all()):
+                raise ValueError(f"the latents of X overflow {np.dtype(dtype).name}; rescale X or use dtype='float64'.")
+            return self._latents(H1)[layer - 1]
 
     # ---------------------------------------------------------------- helpers
 
@@ -414,3 +468,45 @@ class DeepMultiplicativeNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _check_fitted(self):
         if not hasattr(self, "factors_"):
             raise NotFittedError("This DeepMultiplicativeNMF instance is not fitted yet; call fit first.")
+
+    # ------------------------------------------------------------ save / load
+    def _file_state(self):
+        """Arrays and scalars of :meth:`save`: the factors W_l and the training latents H_1ᵀ."""
+        arrays = {f"W{l + 1}": W for l, W in enumerate(self.factors_)}
+        arrays["latents"] = self.latents_[0]
+        fitted = {"n_features_in_": self.n_features_in_, "n_iter_": self.n_iter_,
+                  "reconstruction_err_": self.reconstruction_err_, "loss_curve_": self.loss_curve_,
+                  "data_scale_": self.data_scale_, "pretrain_objective_": [list(p) for p in self.pretrain_objective_]}  # fmt: skip
+        return arrays, fitted
+
+    def _restore_file_state(self, fitted, entries, backend) -> None:
+        """Validate and set what :meth:`_file_state` saved."""
+        ranks, dtype = self._check_params(), declared_dtype(self.dtype)
+        common = fitted_common(fitted, self, n_iter_high=self.max_iter)
+        scale = fitted.float("data_scale_", low=0.0)
+        if scale <= 0:
+            raise fitted.error("data_scale_", "must be positive")
+        stages = fitted.value("pretrain_objective_")
+        if not isinstance(stages, list) or len(stages) != len(ranks):
+            raise fitted.error("pretrain_objective_", f"must hold one (initial, final) pair per layer ({len(ranks)})")
+        pairs = []
+        for i, pair in enumerate(stages):
+            ok = isinstance(pair, list) and len(pair) == 2 and all(
+                not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in pair
+            )
+            if not ok:
+                raise fitted.error(f"pretrain_objective_[{i}]", f"must be a pair of finite numbers >= 0, got {pair!r}")
+            pairs.append((float(pair[0]), float(pair[1])))
+        outer = ranks[1:] + (common["n_features_in_"],)
+        Ws = [entries.get(f"param/W{l + 1}", shape=(outer[l], ranks[l]), dtype=dtype, non_negative=True)
+              for l in range(len(ranks))]  # fmt: skip
+        Z = entries.get("param/latents", shape=(None, ranks[0]), dtype=dtype, non_negative=True)
+        if Z.shape[0] < 1:
+            raise entries.error("param/latents", "holds no sample")
+        self.factors_ = [backend.xp.ascontiguousarray(backend.asarray(W)) for W in Ws]
+        for key, value in common.items():
+            setattr(self, key, value)
+        self.data_scale_ = scale
+        self.pretrain_objective_ = pairs
+        self.latents_ = self._latents(backend.xp.ascontiguousarray(backend.asarray(Z).T))
+        self.components_ = self._components()

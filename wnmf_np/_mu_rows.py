@@ -21,18 +21,22 @@ from ._mu_updates import Problem, row_divergence, update_W
 CHECK_EVERY = 10
 
 
-def row_start(prob: Problem, n_components: int, dtype):
+def row_start(prob: Problem, n_components: int, dtype, per_mean=None):
     """Start ``W0[i, :] = sqrt(mean_i / r)``, ``mean_i`` the observed mean of row ``i``: (n, r).
 
     sklearn's constant start ``sqrt(mean(X) / r)`` taken per row, so that it does not
     depend on the other samples. ``X @ 1`` works for dense, sparse and out-of-core ``X``.
+    With ``per_mean`` the start is ``mean_i · per_mean`` instead: linear in the row, so
+    that the start for ``c x_i`` is ``c`` times the start for ``x_i`` (transform's
+    scale equivariance).
     """
     xp = prob.xp
     n, m = prob.X.shape
     sums = xp.asarray(prob.X @ xp.ones((m, 1), dtype=dtype)).reshape(n)
     counts = m if prob.mask is None else xp.maximum(prob.mask.sum(axis=1), 1)
     W0 = xp.empty((n, n_components), dtype=dtype)
-    W0[...] = xp.sqrt(xp.maximum(sums / counts, 0.0) / n_components)[:, None]
+    means = xp.maximum(sums / counts, 0.0)
+    W0[...] = (xp.sqrt(means / n_components) if per_mean is None else means * per_mean)[:, None]
     return W0
 
 

@@ -30,6 +30,13 @@ the denominator (no division by zero) and the factors (an entry that reached exa
 could never move again under a multiplicative rule). ``Y`` is floored at ``eps`` wherever
 it is raised to a negative power.
 
+Scale. These floors are absolute, so the estimators run the updates on rescaled data
+(:class:`Scaling`): ``X = 2^(kw+kh) X'``, ``W = 2^kw W'``, ``H = 2^kh H'`` with ``X'`` and
+the factors of order one, and the penalty weights mapped so that ``f = 2^(β(kw+kh)) f'``.
+Powers of two scale exactly in floating point, so the run on ``X'`` is the run on ``X``
+(the floors aside, which now sit at ``eps`` relative to the data): the fit of ``c X`` is
+``c`` times the fit of ``X``, bit for bit when ``c`` is a power of four.
+
 Shortcuts that avoid the dense ``Y`` when nothing is masked: β = 2 uses
 ``num_W = X @ H.T`` and ``den_W = W @ (H @ H.T)``; β = 1 uses ``den_W = 1 ⊗ H.sum(1)``
 and, for sparse ``X``, evaluates ``Y`` only at the non-zeros of ``X``.
@@ -43,6 +50,7 @@ parallel version 2× slower end to end on 2 cores) and a CuPy
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -98,6 +106,67 @@ def scaled_penalty(l1: float, l2: float, n_samples: int, n_features: int) -> Pen
     return Penalty(l1 * n_features, l1 * n_samples, l2 * n_features, l2 * n_samples)
 
 
+def scale_exponent(max_value: float, *, even: bool = False) -> int:
+    """``k`` such that ``2^k`` is the power of two nearest ``max_value`` (of four if ``even``:
+    ``k`` even); 0 for data without a positive finite maximum."""
+    if not (max_value > 0 and math.isfinite(max_value)):
+        return 0
+    e = math.log2(max_value)
+    return 2 * round(e / 2) if even else round(e)
+
+
+def pow2(x: float) -> float:
+    """``2^x`` as a float64, ``inf`` beyond its range (no OverflowError)."""
+    try:
+        return 2.0**x
+    except OverflowError:
+        return math.inf
+
+
+class Scaling(NamedTuple):
+    """The rescaled problem of an MU run: ``X = 2^kx X'``, ``W = 2^kw W'``, ``H = 2^kh H'``
+    with ``kx = kw + kh``, so that ``W' H'`` approximates ``X'`` as ``W H`` does ``X``.
+
+    With the penalty weights of :meth:`penalty`, ``f(W, H) = objective_factor(β) ·
+    f'(W', H')`` for the objective ``f`` of the module docstring (``D_β`` is homogeneous
+    of degree β), so minimising ``f'`` minimises ``f``.
+    """
+
+    kw: int = 0
+    kh: int = 0
+
+    @property
+    def kx(self) -> int:
+        return self.kw + self.kh
+
+    @classmethod
+    def balanced(cls, max_x: float) -> Scaling:
+        """For a fit: ``X'`` of order one and both factors scaled alike (``kw = kh``)."""
+        k = scale_exponent(max_x, even=True)
+        return cls(k // 2, k // 2)
+
+    def objective_factor(self, beta: float) -> float:
+        return pow2(beta * self.kx)
+
+    def penalty(self, pen: Penalty, beta: float) -> Penalty:
+        """The weights of ``f'``: ``l1_W 2^(kw - βkx)``, ``l2_W 2^(2kw - βkx)``, and so for H."""
+        b = beta * self.kx
+
+        def weight(w, power):
+            return float(w) * pow2(power - b) if w else 0.0
+
+        kw, kh = self.kw, self.kh
+        return Penalty(weight(pen.l1_W, kw), weight(pen.l1_H, kh), weight(pen.l2_W, 2 * kw), weight(pen.l2_H, 2 * kh))
+
+
+def ldexp(xp, A, k: int, *, inplace: bool = False):
+    """``A · 2^k`` (exact for normal floats), for dense arrays of either backend; with
+    ``inplace`` ``A`` itself is scaled and returned."""
+    if inplace:
+        return A if k == 0 else xp.ldexp(A, np.int32(k), out=A)
+    return xp.ldexp(A, np.int32(k))
+
+
 class Problem(NamedTuple):
     """Everything the updates need besides the factors.
 
@@ -113,6 +182,9 @@ class Problem(NamedTuple):
     penalty : Penalty
     fused : bool
         Use the fused kernels (numba / CuPy) instead of the reference formulas.
+    scaling : Scaling
+        How ``X``, the factors and the objective relate to the caller's (the identity
+        unless the estimator rescaled the data).
     """
 
     xp: Any
@@ -123,6 +195,7 @@ class Problem(NamedTuple):
     eps: float
     penalty: Penalty
     fused: bool = True
+    scaling: Scaling = Scaling()
 
     @property
     def sparse(self) -> bool:

@@ -19,6 +19,13 @@ class StreamingMixin:
         The new samples get new latent rows (initialised as in ``fit``); one epoch of
         mini-batch AdamW over them updates W and their latents. Latents of earlier
         samples are kept, and ``latents_`` grows by ``len(X)`` rows.
+        ``reconstruction_err_`` is then the error on this call's samples,
+        ‖X − φη(H_new) φη(W)‖_F over their observed entries (earlier batches are not
+        kept, so the error on all the data seen cannot be recomputed); it costs one
+        forward pass over X.
+
+        The model's size (``n_components``, ``ranks``, ``stride``, ``image_shape``) must be
+        the one fitted so far; after changing it with ``set_params``, call ``fit``.
 
         Parameters
         ----------
@@ -47,6 +54,7 @@ class StreamingMixin:
             shared = {k: v for k, v in fresh.items() if k != sample}
             previous = None
         else:
+            self._check_model_unchanged(model, None, "partial_fit")
             shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
             previous = self.train_state_
         params = {**shared, sample: fresh[sample]}
@@ -73,7 +81,24 @@ class StreamingMixin:
             state.epoch = previous.epoch + 1
         self.final_eta_ = self._partial_eta()
         self._store(model, params, state, X, observed, backend, quick=True)
+        self.reconstruction_err_ = self._reconstruction_error(X, observed, backend, H=params[sample][-n_new:])
         return self
+
+    def _check_model_unchanged(self, model, n_samples, method: str) -> None:
+        """Raise if ``model`` (built from the current parameters) does not fit the fitted
+        ``params_``: a size parameter was changed with ``set_params`` since the fit."""
+        sample = model.sample_param
+        n = self.params_[sample].shape[0] if n_samples is None else n_samples
+        expected = model.param_shapes(n, self.n_features_in_)
+        have = {k: tuple(v.shape) for k, v in self.params_.items()}
+        changed = [f"{k} {have.get(k)} -> {tuple(shape)}" for k, shape in expected.items() if have.get(k) != tuple(shape)]
+        changed += [f"{k} {shape} -> none" for k, shape in have.items() if k not in expected]
+        if changed:
+            raise ValueError(
+                f"{method} continues the fitted factors, but the model's size was changed since the fit "
+                f"(set_params of n_components, ranks, stride or image_shape): parameter shapes {', '.join(changed)}. "
+                "Call fit to start afresh with the new size, or set the size back."
+            )
 
     def _partial_eta(self) -> float:
         """η used by partial_fit: the final η of the configured schedule."""

@@ -18,6 +18,7 @@ from ._fit import DivergenceError
 from ._mu import MultiplicativeNMF, reconstruction_error
 from ._mu_updates import Penalty, Problem, divergence
 from ._optim import AdamWConfig
+from ._persistence import ModelFileMixin, fitted_common
 from ._threads import check_n_threads, limit_threads, refresh_threads
 from ._unfold_model import Layers, backward, forward, nnls_active_set, nnls_scipy, objective
 from ._validation import (
@@ -29,6 +30,7 @@ from ._validation import (
     check_latents,
     check_option,
     check_random_state_seed,
+    declared_dtype,
     preserved_dtypes,
     record_feature_names,
     resolve_dtype,
@@ -47,7 +49,7 @@ MU_INIT_ITER = 20
 ADAM = AdamWConfig(lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, l2_penalty=0.0)
 
 
-class UnfoldedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """NMF by deep unfolding of the multiplicative H-update (Nasser, Eldar & Sharan 2022).
 
     ``K = n_layers`` layers map the data to latents: with samples as columns
@@ -197,7 +199,12 @@ class UnfoldedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if sp.issparse(X):
             X = X.toarray()  # documented: the layers' GEMMs are dense anyway
         try:
-            X, _ = check_data(X, backend, dtype, nan_policy="raise", non_negative=True)
+            X, observed = check_data(X, backend, dtype, nan_policy="raise", non_negative=True)
+            if observed is not None:
+                raise ValueError(
+                    "X is a masked array with masked entries; UnfoldedNMF needs complete data "
+                    "(impute them, or use MultiplicativeNMF, which leaves masked entries out)."
+                )
         except ValueError as exc:
             if "NaN" in str(exc) and "nan_policy" in str(exc):
                 raise ValueError(
@@ -342,6 +349,32 @@ class UnfoldedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def _check_fitted(self):
         if not hasattr(self, "components_"):
             raise NotFittedError("This UnfoldedNMF instance is not fitted yet; call fit first.")
+
+    # ------------------------------------------------------------ save / load
+    def _file_state(self):
+        """Arrays and scalars of :meth:`save`: the layers A, B and ``components_``."""
+        arrays = {"A": self.layers_.A, "B": self.layers_.B, "components": self.components_}
+        fitted = {"n_components_": self.n_components_, "n_features_in_": self.n_features_in_, "n_iter_": self.n_iter_,
+                  "reconstruction_err_": self.reconstruction_err_, "loss_curve_": [float(v) for v in self.loss_curve_]}  # fmt: skip
+        return arrays, fitted
+
+    def _restore_file_state(self, fitted, entries, backend: Backend) -> None:
+        """Validate and set what :meth:`_file_state` saved."""
+        self._check_params()
+        dtype = declared_dtype(self.dtype)
+        common = fitted_common(fitted, self, n_iter_high=self.max_iter)
+        r = fitted.int("n_components_", low=1)
+        if r != self.n_components:
+            raise fitted.error("n_components_", f"is {r}, but the saved parameter n_components is {self.n_components}")
+        K, m = self.n_layers, common["n_features_in_"]
+        A = entries.get("param/A", shape=(K, r, m), dtype=dtype, non_negative=True)
+        B = entries.get("param/B", shape=(K, r, r), dtype=dtype, non_negative=True)
+        Wt = entries.get("param/components", shape=(r, m), dtype=dtype, non_negative=True)
+        self.layers_ = Layers(backend.asarray(A), backend.asarray(B))
+        self.components_ = backend.asarray(Wt)
+        self.n_components_ = r
+        for key, value in common.items():
+            setattr(self, key, value)
 
 
 def _reconstruction_err(X, Z, Wt, backend: Backend) -> float:

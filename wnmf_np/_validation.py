@@ -74,6 +74,11 @@ def check_dtype(dtype: Any) -> type:
     return DTYPES[key]
 
 
+def declared_dtype(dtype: Any):
+    """The NumPy type an explicit ``dtype`` names, or None for ``dtype=None`` (follow the data)."""
+    return None if dtype is None else check_dtype(dtype)
+
+
 def resolve_dtype(dtype: Any, X: Any) -> type:
     """The working precision of a fit: ``dtype`` when given, else the one of ``X``.
 
@@ -131,8 +136,15 @@ def check_feature_names(estimator: Any, X: Any) -> None:
 
 
 def check_random_state_seed(random_state: Any) -> np.random.Generator:
-    """A NumPy ``Generator`` from ``None``, an int, or a ``Generator`` / ``RandomState``."""
+    """A NumPy ``Generator`` from ``None``, a non-negative int, or a ``Generator`` / ``RandomState``.
+
+    Booleans are rejected (as for every integer parameter), and so are negative seeds.
+    """
+    if isinstance(random_state, bool):
+        raise TypeError(f"random_state must be None, a non-negative integer or a numpy Generator, got {random_state!r}.")
     if random_state is None or isinstance(random_state, numbers.Integral):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state must be a non-negative integer (or None), got {random_state}.")
         return np.random.default_rng(random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -168,6 +180,8 @@ def check_data(
         excluded from the loss and its gradient.
     mask : array-like of bool, shape (n_samples, n_features), optional
         True where an entry is observed. Combined with the NaN mask under ``"omit"``.
+        A NumPy masked array ``X`` adds its own mask: masked entries are missing values
+        (whatever they hold, NaN and inf included), exactly as with ``mask=~X.mask``.
     non_negative : bool
         Reject negative observed entries (KL loss, multiplicative updates).
 
@@ -178,6 +192,7 @@ def check_data(
     observed : bool array of the same shape, or None when every entry is observed.
     """
     check_option("nan_policy", nan_policy, NAN_POLICIES)
+    X, hidden = _split_masked(X)
     if sp.issparse(X):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; this estimator needs dense input: pass {name}.toarray() "
@@ -211,6 +226,9 @@ def check_data(
     observed = None
     if mask is not None:
         observed = _check_mask(mask, X.shape, backend)
+    if hidden is not None:
+        shown = ~backend.asarray(hidden)
+        observed = shown if observed is None else observed & shown
     if has_nan:
         observed = ~nan if observed is None else observed & ~nan
     X = xp.array(X, dtype=dtype, order="C", copy=True)  # never alias the caller's array
@@ -229,20 +247,42 @@ def check_data(
 
 
 def check_latents(Z: Any, width: int, xp, dtype, name: str = "Z"):
-    """Validate latents passed to ``inverse_transform``: 2-D, finite, ``width`` columns."""
+    """Validate latents passed to ``inverse_transform``: 2-D, real, finite, at least one
+    row, ``width`` columns; a masked array only without masked entries."""
     if sp.issparse(Z):
         Z = Z.toarray()
-    Z = xp.asarray(Z)
+    if isinstance(Z, np.ma.MaskedArray):
+        if np.ma.getmaskarray(Z).any():
+            raise ValueError(f"{name} is a masked array with masked entries; a reconstruction needs every latent value.")
+        Z = np.ma.getdata(Z)
+    try:
+        Z = xp.asarray(Z)
+    except (ValueError, TypeError) as exc:  # ragged lists, objects
+        raise ValueError(f"{name} must be a 2-D array of real numbers (n_samples, {width}): {exc}") from None
     if Z.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {tuple(Z.shape)}.")
     if Z.dtype.kind not in "fiub":
         raise ValueError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
+    if Z.shape[0] < 1:
+        raise ValueError(f"{name} has 0 samples (shape {tuple(Z.shape)}); at least one is required.")
     if Z.shape[1] != width:
         raise ValueError(f"{name} must have {width} columns (the latent dimension), got {Z.shape[1]}.")
     Z = Z.astype(dtype, copy=False)
     if not bool(xp.isfinite(Z).all()):
         raise ValueError(f"{name} contains NaN or infinite values.")
     return Z
+
+
+def _split_masked(X: Any):
+    """``(data, hidden)`` of a NumPy masked array (masked entries set to 0, hidden the bool
+    mask, or None when nothing is masked); any other input is returned as it is."""
+    if not isinstance(X, np.ma.MaskedArray):
+        return X, None
+    hidden = np.ma.getmaskarray(X)
+    data = np.ma.getdata(X)
+    if not hidden.any():
+        return data, None
+    return np.where(hidden, np.zeros((), dtype=data.dtype), data), hidden
 
 
 def _check_mask(mask: Any, shape: tuple, backend: Backend):
