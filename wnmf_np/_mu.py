@@ -10,7 +10,6 @@ with ``W`` (n_samples, n_components) the latents returned by ``transform`` and `
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np

@@ -36,7 +36,6 @@ denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
