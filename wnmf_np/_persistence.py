@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import BACKENDS, cupy_available, is_cupy_array, resolve_backend, to_numpy
 from ._checkpoint import Doc, header, open_estimator, validated, write_archive
 from ._threads import check_n_threads
-from ._validation import NAN_POLICIES, check_int, check_option, check_random_state_seed
+from ._validation import NAN_POLICIES, check_int, check_option, check_random_state_seed, declared_dtype
 
 DEVICES = tuple(b for b in BACKENDS if b != "auto")
 
@@ -167,8 +167,7 @@ def load_checkpoint(cls, path, backend="auto"):
         raise entries.error(key, "must hold at least one sample's latents")
     n_samples = int(entries.arrays[key].shape[0])
     shapes = model.param_shapes(n_samples, n_features)
-    declared = estimator.dtype if isinstance(estimator.dtype, str) and estimator.dtype in ("float32", "float64") else None
-    dtype = declared or (entries.arrays[key].dtype if entries.arrays[key].dtype.kind == "f" else None)
+    dtype = declared_dtype(estimator.dtype) or (entries.arrays[key].dtype if entries.arrays[key].dtype.kind == "f" else None)
     params, opt = {}, {}
     for name, shape in shapes.items():
         params[name] = entries.get(f"param/{name}", shape=tuple(shape), dtype=dtype)
