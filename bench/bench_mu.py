@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import NMF
 
-from wnmf_np._mu import MultiplicativeNMF
+from wnmf_np.mu.shallow import MultiplicativeNMF
 
 OUT = Path(__file__).resolve().parent / "out"
 PAPER_NMF_ORL = {20: 67.12, 30: 75.36, 40: 82.51, 50: 84.79}

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from wnmf_np import WNMF, DeconvWNMF, DeepWNMF  # noqa: E402
-from wnmf_np._regularization import objective_value, objective_weights  # noqa: E402
+from wnmf_np.core.regularization import objective_value, objective_weights  # noqa: E402
 from wnmf_np.datasets import load_mfeat, load_orl  # noqa: E402
 from wnmf_np.metrics import clustering_nmi  # noqa: E402
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from wnmf_np._fit import TrainConfig, _step, init_train_state
-from wnmf_np._losses import LossSpec
-from wnmf_np._optim import AdamWConfig
-from wnmf_np._shallow import ShallowModel
+from wnmf_np.core.losses import LossSpec
+from wnmf_np.core.optim import AdamWConfig
 from wnmf_np.kernels import get_kernels
+from wnmf_np.models.shallow import ShallowModel
+from wnmf_np.training.driver import TrainConfig, _step, init_train_state
 
 SIZES = {  # (n_features m, n_samples n, rank r, batch b), as in the performance issue
     "orl": (10304, 400, 40, 32),

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wnmf_np._deconv_estimator import DeconvWNMF
-from wnmf_np._deep_estimator import DeepWNMF
 from wnmf_np.datasets import load_orl
+from wnmf_np.estimators.deconv import DeconvWNMF
+from wnmf_np.estimators.deep import DeepWNMF
 from wnmf_np.metrics import clustering_nmi
 
 ROOT = Path(__file__).resolve().parent.parent

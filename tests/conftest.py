@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wnmf_np._backend import cupy_available
+from wnmf_np.core.backend import cupy_available
 
 BACKENDS = ["numpy"] + (["cupy"] if cupy_available() else [])
 

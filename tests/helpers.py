@@ -52,7 +52,7 @@ def rewrite_checkpoint(path, edit_meta=None, edit_arrays=None):
     ``edit_arrays(arrays)`` change their argument in place."""
     import json
 
-    from wnmf_np._checkpoint import _digest
+    from wnmf_np.training.checkpoint import _digest
 
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from helpers import away_from_zero, to_np
 
-from wnmf_np._activations import inverse_leaky_relu, leaky_relu, leaky_relu_grad
-from wnmf_np._losses import KL_EPS, LOSSES
+from wnmf_np.core.activations import inverse_leaky_relu, leaky_relu, leaky_relu_grad
+from wnmf_np.core.losses import KL_EPS, LOSSES
 from wnmf_np.kernels import get_kernels
 
 
@@ -38,7 +38,7 @@ def test_inverse_leaky_relu_is_a_preimage(rng, eta):
 
 
 def _direct_loss(name, X, Y, w, param):
-    """The losses written out independently of wnmf_np._losses (float64)."""
+    """The losses written out independently of wnmf_np.core.losses (float64)."""
     R = Y - X
     if name == "l1":
         f = np.abs(R)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import wnmf_np
-from wnmf_np import WNMF, BackendUnavailableError, _backend
+from wnmf_np import WNMF, BackendUnavailableError
+from wnmf_np.core import backend as _backend
 
 
 def test_import_does_not_import_cupy():

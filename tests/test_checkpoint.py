@@ -246,7 +246,7 @@ def _killed_save(path):
         assert proc.stdout.readline().strip() == b"writing"
         leftovers = sorted(path.parent.glob(f".{path.name}.*.tmp"))
         assert leftovers  # being written: present and locked
-        from wnmf_np._checkpoint import remove_stale_temporaries
+        from wnmf_np.training.checkpoint import remove_stale_temporaries
 
         assert remove_stale_temporaries(path) == []  # a save in progress is never touched
         os.kill(proc.pid, signal.SIGKILL)
@@ -273,7 +273,7 @@ def test_a_later_save_removes_what_a_killed_save_left(tmp_path, data):
 def test_stale_temporary_without_lock_is_removed_and_a_locked_one_kept(tmp_path, data):
     import fcntl
 
-    from wnmf_np._checkpoint import remove_stale_temporaries
+    from wnmf_np.training.checkpoint import remove_stale_temporaries
 
     target = tmp_path / "m.npz"
     stale, live = tmp_path / ".m.npz.aaaaaaaa.tmp", tmp_path / ".m.npz.bbbbbbbb.tmp"
@@ -293,12 +293,12 @@ def _signal_at(monkeypatch, call_no, where="step"):
     import os
     import signal
 
-    import wnmf_np._data
-    import wnmf_np._fit
+    import wnmf_np.training.data
+    import wnmf_np.training.driver
 
     calls = {"n": 0}
     if where == "step":
-        original = wnmf_np._fit._step
+        original = wnmf_np.training.driver._step
 
         def patched(*args, **kwargs):
             calls["n"] += 1
@@ -306,9 +306,9 @@ def _signal_at(monkeypatch, call_no, where="step"):
                 os.kill(os.getpid(), signal.SIGINT)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(wnmf_np._fit, "_step", patched)
+        monkeypatch.setattr(wnmf_np.training.driver, "_step", patched)
     else:
-        original = wnmf_np._data.InMemoryData.permutation
+        original = wnmf_np.training.data.InMemoryData.permutation
 
         def patched(self, rng):
             order = original(self, rng)
@@ -317,7 +317,7 @@ def _signal_at(monkeypatch, call_no, where="step"):
                 os.kill(os.getpid(), signal.SIGINT)
             return order
 
-        monkeypatch.setattr(wnmf_np._data.InMemoryData, "permutation", patched)
+        monkeypatch.setattr(wnmf_np.training.data.InMemoryData, "permutation", patched)
 
 
 @POSIX
@@ -345,10 +345,10 @@ def test_ctrl_c_mid_epoch_resumes_exactly(data, monkeypatch, where, call_no):
 def test_interrupt_right_after_drawing_the_order_leaves_an_epoch_boundary(data, monkeypatch):
     """A KeyboardInterrupt raised while the batch order is drawn (the generator already
     advanced) restores the generator: the state is an exact epoch boundary."""
-    import wnmf_np._data
+    import wnmf_np.training.data
 
     reference = WNMF(3, **KW).fit(data)
-    original, calls = wnmf_np._data.InMemoryData.permutation, {"n": 0}
+    original, calls = wnmf_np.training.data.InMemoryData.permutation, {"n": 0}
 
     def interrupt_on_third(self, rng):
         order = original(self, rng)
@@ -358,7 +358,7 @@ def test_interrupt_right_after_drawing_the_order_leaves_an_epoch_boundary(data, 
         return order
 
     model = WNMF(3, **KW)
-    monkeypatch.setattr(wnmf_np._data.InMemoryData, "permutation", interrupt_on_third)
+    monkeypatch.setattr(wnmf_np.training.data.InMemoryData, "permutation", interrupt_on_third)
     with pytest.raises(KeyboardInterrupt):
         model.fit(data)
     monkeypatch.undo()
@@ -388,9 +388,9 @@ def test_mid_epoch_state_survives_save_and_load(tmp_path, data, monkeypatch):
 def test_interrupt_inside_a_step_is_recorded_and_resume_warns(tmp_path, data, monkeypatch):
     """Where the interruption cannot be deferred (a second Ctrl-C), it lands inside a step:
     the state says so, through a save and load, and resuming warns that it is not exact."""
-    import wnmf_np._fit
+    import wnmf_np.training.driver
 
-    original, calls = wnmf_np._fit._step, {"n": 0}
+    original, calls = wnmf_np.training.driver._step, {"n": 0}
 
     def interrupted_after_updates(*args, **kwargs):
         value = original(*args, **kwargs)
@@ -400,7 +400,7 @@ def test_interrupt_inside_a_step_is_recorded_and_resume_warns(tmp_path, data, mo
         return value
 
     model = WNMF(3, **KW)
-    monkeypatch.setattr(wnmf_np._fit, "_step", interrupted_after_updates)
+    monkeypatch.setattr(wnmf_np.training.driver, "_step", interrupted_after_updates)
     with pytest.raises(KeyboardInterrupt):
         model.fit(data)
     monkeypatch.undo()

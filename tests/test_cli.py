@@ -391,7 +391,7 @@ def test_all_zero_matrix_refused_before_the_fit(tmp_path, capsys):
 
 
 def test_cupy_backend_without_cupy_one_line(tmp_path, capsys):
-    from wnmf_np._backend import cupy_available
+    from wnmf_np.core.backend import cupy_available
 
     if cupy_available():
         pytest.skip("CuPy works here")

@@ -23,9 +23,9 @@ from gpu_compile import scan  # noqa: E402
 from gpu_compile.fits import FITS, STEPS  # noqa: E402
 from gpu_compile.standin import ArgMeta, DeviceArray, parse_params, reduce_dims, standin_cupy  # noqa: E402
 
-from wnmf_np import _mu_updates  # noqa: E402
 from wnmf_np.kernels import _cupy, _reference  # noqa: E402
 from wnmf_np.kernels._cuda_registry import ElementwiseSpec, register, registered_kernels  # noqa: E402
+from wnmf_np.mu import updates as _mu_updates  # noqa: E402
 
 
 def _host(value):

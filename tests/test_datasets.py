@@ -22,7 +22,7 @@ from wnmf_np.datasets import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO / "wnmf_np" / "data"
+DATA_DIR = REPO / "wnmf_np" / "datasets" / "bundled"
 
 
 def _shared_data_dir() -> Path | None:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from helpers import assert_grad_close, away_from_zero, fd_grad
 
-from wnmf_np._deconv import DeconvModel
-from wnmf_np._deconv_estimator import DeconvWNMF
-from wnmf_np._losses import LOSSES
+from wnmf_np.core.losses import LOSSES
+from wnmf_np.estimators.deconv import DeconvWNMF
 from wnmf_np.kernels import get_kernels
+from wnmf_np.models.deconv import DeconvModel
 
 FAST = dict(max_epochs=3, batch_size=16, random_state=0)
 
@@ -125,7 +125,7 @@ def test_fit_learns_data_made_by_the_model(rng, image_shape, stride):
 def test_training_in_the_phase_layout_equals_training_on_images(rng, monkeypatch, kw):
     """The default (xp) kernels train on data kept in their phase layout; the fitted
     factors, loss curve and transformed latents equal those of training on the images."""
-    import wnmf_np._deconv as deconv
+    import wnmf_np.models.deconv as deconv
 
     kw = dict(kw)
     stride = kw.pop("stride", 2)
@@ -152,7 +152,7 @@ def test_training_in_the_phase_layout_equals_training_on_images(rng, monkeypatch
 
 def test_train_layout_is_checked_and_followed_by_transform(rng, monkeypatch):
     """A bad ``train_layout`` is named; ``transform`` trains in the layout set at call time."""
-    import wnmf_np._deconv as deconv
+    import wnmf_np.models.deconv as deconv
 
     X = rng.uniform(size=(12, 6 * 5))
     with pytest.raises(ValueError, match="train_layout"):

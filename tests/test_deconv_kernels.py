@@ -21,8 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from wnmf_np._backend import cupy_available
-from wnmf_np._deconv_ops import (
+from wnmf_np.core.backend import cupy_available
+from wnmf_np.kernels import deconv_reference as ref
+from wnmf_np.models.deconv_ops import (
     CPU_DEFAULT_IMPL,
     factor_shape,
     get_deconv_kernels,
@@ -30,7 +31,6 @@ from wnmf_np._deconv_ops import (
     phase_map,
     validate_deconv_geometry,
 )
-from wnmf_np.kernels import deconv_reference as ref
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_IMPLS = ("xp", "numba")
@@ -417,7 +417,7 @@ def test_importing_deconv_modules_does_not_import_cupy():
     _run_python(
         """
         import sys
-        import wnmf_np._deconv_ops
+        import wnmf_np.models.deconv_ops
         from wnmf_np.kernels import deconv_cupy, deconv_reference, deconv_xp
         assert "cupy" not in sys.modules
         """

@@ -8,11 +8,11 @@ import pytest
 from helpers import assert_grad_close, away_from_zero, fd_grad
 
 from wnmf_np import WNMF
-from wnmf_np._backend import Backend
-from wnmf_np._deep import DeepModel
-from wnmf_np._deep_estimator import DeepWNMF
-from wnmf_np._losses import LOSSES
+from wnmf_np.core.backend import Backend
+from wnmf_np.core.losses import LOSSES
+from wnmf_np.estimators.deep import DeepWNMF
 from wnmf_np.kernels import get_kernels
+from wnmf_np.models.deep import DeepModel
 
 FAST = dict(max_epochs=5, batch_size=16, random_state=0)
 

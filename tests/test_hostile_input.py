@@ -40,12 +40,12 @@ import wnmf_np
 from wnmf_np import WNMF, DeepMultiplicativeNMF, MultiplicativeNMF
 
 try:  # exported once the deep/deconv work lands; the private modules exist before that
-    DeepWNMF = getattr(wnmf_np, "DeepWNMF", None) or __import__("wnmf_np._deep_estimator", fromlist=["DeepWNMF"]).DeepWNMF
+    DeepWNMF = getattr(wnmf_np, "DeepWNMF", None) or __import__("wnmf_np.estimators.deep", fromlist=["DeepWNMF"]).DeepWNMF
 except ImportError:  # pragma: no cover - depends on the state of the tree
     DeepWNMF = None
 try:
     DeconvWNMF = getattr(wnmf_np, "DeconvWNMF", None) or __import__(
-        "wnmf_np._deconv_estimator", fromlist=["DeconvWNMF"]
+        "wnmf_np.estimators.deconv", fromlist=["DeconvWNMF"]
     ).DeconvWNMF
 except ImportError:  # pragma: no cover
     DeconvWNMF = None

@@ -1,4 +1,4 @@
-"""Tests of MultiplicativeNMF (wnmf_np._mu, _mu_updates, _mu_init).
+"""Tests of MultiplicativeNMF (wnmf_np.mu.shallow, _mu_updates, _mu_init).
 
 Convention: X (n_samples, n_features) ≈ W (n_samples, r) @ H (r, n_features), W = latents,
 H = components_ (sklearn's names and orientation).
@@ -17,10 +17,10 @@ from sklearn.decomposition import non_negative_factorization
 from sklearn.decomposition._nmf import _initialize_nmf
 from sklearn.exceptions import ConvergenceWarning
 
-from wnmf_np._backend import cupy_available
-from wnmf_np._mu import MultiplicativeNMF
-from wnmf_np._mu_init import nndsvd_init
-from wnmf_np._mu_updates import (
+from wnmf_np.core.backend import cupy_available
+from wnmf_np.mu.init import nndsvd_init
+from wnmf_np.mu.shallow import MultiplicativeNMF
+from wnmf_np.mu.updates import (
     Penalty,
     Problem,
     _beta_weights_numba,
@@ -359,7 +359,7 @@ def test_fused_fit_equals_reference_fit(rng, beta_loss, sparse):
 
 # --------------------------------------------------------------------- backends
 def test_import_does_not_import_cupy():
-    code = "import sys, wnmf_np._mu, wnmf_np._mu_deep; assert 'cupy' not in sys.modules"
+    code = "import sys, wnmf_np.mu.shallow, wnmf_np.mu.deep; assert 'cupy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -384,7 +384,7 @@ def test_cupy_matches_numpy(rng, beta_loss):
 def test_cupy_fused_step_equals_reference(rng):
     import cupy as cp
 
-    from wnmf_np._mu_updates import _cupy_mu_step_kernel
+    from wnmf_np.mu.updates import _cupy_mu_step_kernel
 
     F, num, den = (cp.asarray(a) for a in rng.random((3, 17, 9)))
     ref = mu_step_reference(cp, F.copy(), num.copy(), den.copy(), 0.1, 0.2, 0.5, 1e-16)

@@ -1,4 +1,4 @@
-"""Tests of DeepMultiplicativeNMF (wnmf_np._mu_deep).
+"""Tests of DeepMultiplicativeNMF (wnmf_np.mu.deep).
 
 Paper orientation inside: X.T (n_features, n_samples) ≈ W_L ⋯ W_1 H_1, W_l (r_{l+1}, r_l),
 H_1 (r_1, n_samples); latents at the boundary are (n_samples, r_l).
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from wnmf_np._backend import cupy_available
-from wnmf_np._mu_deep import DeepMultiplicativeNMF, DeepProblem, deep_objective, factor_update, fine_tune_sweep
+from wnmf_np.core.backend import cupy_available
+from wnmf_np.mu.deep import DeepMultiplicativeNMF, DeepProblem, deep_objective, factor_update, fine_tune_sweep
 
 N, M = 40, 30
 RANKS = (3, 6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import to_np
 
-from wnmf_np._optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference, init_state
+from wnmf_np.core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference, init_state
 from wnmf_np.kernels import get_kernels
 
 

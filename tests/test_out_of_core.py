@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wnmf_np import WNMF
-from wnmf_np._backend import resolve_backend
-from wnmf_np._data import OutOfCoreData, is_out_of_core
+from wnmf_np.core.backend import resolve_backend
+from wnmf_np.training.data import OutOfCoreData, is_out_of_core
 
 
 def _memmap(tmp_path, n, m, rank=4, seed=0, dtype=np.float32):

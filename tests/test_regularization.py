@@ -16,16 +16,16 @@ import pytest
 from helpers import assert_grad_close, away_from_zero, fd_grad, low_rank_nonneg
 
 from wnmf_np import WNMF, DeconvWNMF, DeepWNMF
-from wnmf_np._deconv import DeconvModel
-from wnmf_np._deep import DeepModel
-from wnmf_np._fit import TrainConfig, TrainState, _early_stop, _step, init_train_state
-from wnmf_np._losses import LOSSES, LossSpec
-from wnmf_np._optim import AdamWConfig
-from wnmf_np._regularization import make_l2_weights, objective_value, objective_weights
-from wnmf_np._shallow import ShallowModel
+from wnmf_np.core.losses import LOSSES, LossSpec
+from wnmf_np.core.optim import AdamWConfig
+from wnmf_np.core.regularization import make_l2_weights, objective_value, objective_weights
 from wnmf_np.kernels import KernelSet
 from wnmf_np.kernels import _reference as ref
 from wnmf_np.metrics import negativity
+from wnmf_np.models.deconv import DeconvModel
+from wnmf_np.models.deep import DeepModel
+from wnmf_np.models.shallow import ShallowModel
+from wnmf_np.training.driver import TrainConfig, TrainState, _early_stop, _step, init_train_state
 
 LAM = 0.37
 

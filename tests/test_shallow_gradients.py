@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from helpers import assert_grad_close, away_from_zero, fd_grad
 
-from wnmf_np._losses import KL_EPS, LOSSES
-from wnmf_np._shallow import ShallowModel
+from wnmf_np.core.losses import KL_EPS, LOSSES
+from wnmf_np.models.shallow import ShallowModel
 
 PARAMS = {"l1": 0.0, "l2": 0.0, "huber": 0.2, "kl": KL_EPS}
 

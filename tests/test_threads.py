@@ -9,10 +9,10 @@ import pytest
 from helpers import low_rank_nonneg
 from threadpoolctl import threadpool_info
 
-import wnmf_np._mu as mu_module
+import wnmf_np.mu.shallow as mu_module
 from wnmf_np import WNMF, DeconvWNMF, DeepMultiplicativeNMF, DeepWNMF, MultiplicativeNMF
-from wnmf_np._threads import limit_threads
 from wnmf_np.cli import main
+from wnmf_np.core.threads import limit_threads
 
 
 def _pool_threads():
@@ -61,7 +61,7 @@ def test_multiplicative_fits_run_inside_the_thread_limit(X, cls, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(mu_module, "run_mu", recording)
-    import wnmf_np._mu_deep as deep_module
+    import wnmf_np.mu.deep as deep_module
 
     monkeypatch.setattr(deep_module, "run_mu", recording)
     before = _pool_threads()
@@ -95,7 +95,7 @@ def test_cli_takes_threads(capsys):
 
 
 # ---------------------------------------------------------------- load-aware default (None)
-import wnmf_np._threads as threads_module  # noqa: E402
+import wnmf_np.core.threads as threads_module  # noqa: E402
 from wnmf_np import UnfoldedNMF  # noqa: E402
 
 

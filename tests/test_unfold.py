@@ -1,4 +1,4 @@
-"""Tests of UnfoldedNMF (wnmf_np._unfold, _unfold_model).
+"""Tests of UnfoldedNMF (wnmf_np.mu.unfolded, _unfold_model).
 
 Convention: the estimator takes X (n_samples, n_features); the model's equations use the
 paper's orientation, X.T (m, n), W (m, r) stored as Wt (r, m) = components_, H (r, n).
@@ -15,9 +15,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from wnmf_np import MultiplicativeNMF, UnfoldedNMF
-from wnmf_np._backend import cupy_available
-from wnmf_np._mu_updates import Penalty, Problem, update_W
-from wnmf_np._unfold_model import (
+from wnmf_np.core.backend import cupy_available
+from wnmf_np.mu.unfolded_model import (
     EPS,
     Layers,
     backward,
@@ -27,6 +26,7 @@ from wnmf_np._unfold_model import (
     nnls_scipy,
     objective,
 )
+from wnmf_np.mu.updates import Penalty, Problem, update_W
 
 R = 3
 

@@ -5,15 +5,15 @@ AdamW with hand-written gradients (Kobayashi & Watanabe, "End-to-end trainable w
 non-negative factorization"). Importing this package never imports CuPy.
 """
 
-from ._backend import BackendUnavailableError
-from ._checkpoint import CheckpointError
-from ._deconv_estimator import DeconvWNMF
-from ._deep_estimator import DeepWNMF
-from ._fit import DivergenceError
-from ._mu import MultiplicativeNMF
-from ._mu_deep import DeepMultiplicativeNMF
-from ._unfold import UnfoldedNMF
-from ._wnmf import WNMF, wnmf
+from .core.backend import BackendUnavailableError
+from .estimators.deconv import DeconvWNMF
+from .estimators.deep import DeepWNMF
+from .estimators.wnmf import WNMF, wnmf
+from .mu.deep import DeepMultiplicativeNMF
+from .mu.shallow import MultiplicativeNMF
+from .mu.unfolded import UnfoldedNMF
+from .training.checkpoint import CheckpointError
+from .training.driver import DivergenceError
 
 __version__ = "0.1.0"
 

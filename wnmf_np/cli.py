@@ -69,9 +69,9 @@ def _defaults(cls) -> dict:
 
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from ._mu import MultiplicativeNMF
-    from ._regularization import AUTO_L2
-    from ._wnmf import WNMF
+    from .core.regularization import AUTO_L2
+    from .estimators.wnmf import WNMF
+    from .mu.shallow import MultiplicativeNMF
 
     d, mu = _defaults(WNMF), _defaults(MultiplicativeNMF)
     auto_l2 = ", ".join(f"{v:g} for {k}" for k, v in AUTO_L2.items())
@@ -170,7 +170,7 @@ def _check_options(args) -> dict:
             raise UsageError(f"--plots: cannot create the folder {str(folder)!r}: {exc.strerror or exc}.") from None
         targets["plots"] = folder
     if args.backend == "cupy":
-        from ._backend import resolve_backend
+        from .core.backend import resolve_backend
 
         resolve_backend("cupy")  # BackendUnavailableError now rather than after loading the data
     return targets
@@ -214,8 +214,8 @@ def _check_data(args, X, y, source: str, n_components: int) -> None:
 
 # --------------------------------------------------------------------- fit
 def _estimator_class(args):
-    from ._mu import MultiplicativeNMF
-    from ._wnmf import WNMF
+    from .estimators.wnmf import WNMF
+    from .mu.shallow import MultiplicativeNMF
 
     return MultiplicativeNMF if args.model == "mu" else WNMF
 
@@ -233,7 +233,7 @@ def _make_model(args, n_components: int):
 
 
 def run_fit(args) -> int:
-    from ._backend import to_numpy
+    from .core.backend import to_numpy
     from .metrics import clustering_nmi, negativity
 
     targets = _check_options(args)
@@ -292,7 +292,7 @@ def cli_message(message: str) -> str:
 
 def main(argv=None) -> int:
     """Entry point of ``wnmf-np`` and ``python -m wnmf_np``; returns the exit status."""
-    from ._backend import BackendUnavailableError
+    from .core.backend import BackendUnavailableError
 
     try:
         args = _build_parser().parse_args(argv)

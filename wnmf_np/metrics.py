@@ -14,8 +14,8 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
-from ._backend import to_numpy
-from ._validation import check_int, check_random_state_seed
+from .core.backend import to_numpy
+from .core.validation import check_int, check_random_state_seed
 
 __all__ = ["NMIResult", "clustering_nmi", "factor_stats", "negativity", "reconstruction_errors"]
 

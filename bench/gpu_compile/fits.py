@@ -25,10 +25,10 @@ FITS: dict[str, Callable] = {}
 STEPS = {
     **dict.fromkeys(
         ("wnmf-lazy", "wnmf-dense", "wnmf-missing", "wnmf-checkpoint", "deep", "deconv-image", "deconv-phase"),
-        ("wnmf_np._fit:_step",),
+        ("wnmf_np.training.driver:_step",),
     ),
-    "mu": ("wnmf_np._mu:update_W", "wnmf_np._mu:update_H"),
-    "deep-mu": ("wnmf_np._mu_deep:factor_update",),
+    "mu": ("wnmf_np.mu.shallow:update_W", "wnmf_np.mu.shallow:update_H"),
+    "deep-mu": ("wnmf_np.mu.deep:factor_update",),
 }
 
 

@@ -269,8 +269,8 @@ def make_module(recorder: list) -> types.ModuleType:
 
 def _kernel_caches():
     """The package's caches of built CuPy kernels (cleared on entering and leaving the stand-in)."""
-    from wnmf_np import _mu_updates
     from wnmf_np.kernels import _cupy
+    from wnmf_np.mu import updates as _mu_updates
 
     return (_cupy.get_kernel_set, _mu_updates._cupy_mu_step_kernel)
 

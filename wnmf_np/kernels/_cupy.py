@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from .._backend import import_cupy
+from ..core.backend import import_cupy
 from . import KernelSet
 from ._cuda_registry import ElementwiseSpec, register
 from ._reference import loss_grad_ as _reference_loss_grad

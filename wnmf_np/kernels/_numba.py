@@ -209,7 +209,7 @@ def _kl_at(i, x, y, w, use_w, inv_n, eps):
     if xi > 0:
         f += xi * (math.log(xi) - math.log(yc))
     df = 1.0 - xi / yc
-    if yi < eps:  # the quadratic continuation below ε (see wnmf_np._losses)
+    if yi < eps:  # the quadratic continuation below ε (see wnmf_np.core.losses)
         c = (xi if xi > eps else eps) / (eps * eps)
         d = yi - eps
         f += df * d + 0.5 * c * d * d

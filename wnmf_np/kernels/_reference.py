@@ -1,11 +1,11 @@
-"""Reference kernels: the plain array code of :mod:`wnmf_np._optim` and
-:mod:`wnmf_np._losses` behind the in-place kernel interface. Works on any namespace."""
+"""Reference kernels: the plain array code of :mod:`wnmf_np.core.optim` and
+:mod:`wnmf_np.core.losses` behind the in-place kernel interface. Works on any namespace."""
 
 from __future__ import annotations
 
-from .._activations import leaky_relu_grad
-from .._losses import LOSSES
-from .._optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
+from ..core.activations import leaky_relu_grad
+from ..core.losses import LOSSES
+from ..core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
 from . import KernelSet
 
 

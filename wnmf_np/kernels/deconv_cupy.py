@@ -7,12 +7,12 @@ on the machines this library is developed on (tests are marked ``gpu`` and skipp
 without CuPy). Host arrays are moved to the device; results stay on the device.
 
 CuPy is imported inside the functions only: importing this module never imports CuPy.
-Layouts and the crop: see :mod:`wnmf_np._deconv_ops`.
+Layouts and the crop: see :mod:`wnmf_np.models.deconv_ops`.
 """
 
 from __future__ import annotations
 
-from .._backend import import_cupy
+from ..core.backend import import_cupy
 from . import deconv_xp
 
 

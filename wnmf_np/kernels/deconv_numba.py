@@ -11,7 +11,7 @@ contiguous row (an axpy that LLVM vectorises)::
 
 The crop between phase space and the image (``Z -> Y`` and ``G -> Gph``) reuses the
 strided slice copies of :mod:`.deconv_xp`, so both modules share one crop convention
-(:func:`wnmf_np._deconv_ops.output_crop`).
+(:func:`wnmf_np.models.deconv_ops.output_crop`).
 
 Measured at ORL size these loops are several times slower than the single BLAS GEMM
 of :mod:`.deconv_xp` (the contraction over ``r`` is a matrix product, and BLAS blocks it
@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from .._deconv_ops import check_deconv_operands, result_dtype
+from ..models.deconv_ops import check_deconv_operands, result_dtype
 from .deconv_xp import _image_to_phase, _phase_to_image
 
 # Serial loops: measured on the 2-core machine, prange over the batch (or channels)

@@ -1,0 +1,421 @@
+"""The estimator shell shared by WNMF, DeepWNMF and DeconvWNMF.
+
+Subclasses provide the model (its forward/backward pair and parameter shapes) and how
+latents are read off; parameter validation, data checks, backend choice, the training
+driver and the sklearn API live here.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..core.backend import BACKENDS, Backend, resolve_backend
+from ..core.init import INITS
+from ..core.losses import KL_EPS, LossSpec
+from ..core.optim import AdamWConfig
+from ..core.regularization import AUTO_L2, L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
+from ..core.schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
+from ..core.threads import check_n_threads, limit_threads
+from ..core.validation import (
+    NAN_POLICIES,
+    check_data,
+    check_dtype,
+    check_feature_names,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state_seed,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
+)
+from ..kernels import get_kernels
+from ..metrics import negativity
+from ..training.data import InMemoryData, OutOfCoreData, SumOfSquares, data_mean, is_out_of_core, observed_count
+from ..training.driver import H_UPDATES, TrainConfig, train
+from .persistence import CheckpointMixin
+from .streaming import StreamingMixin
+
+LOSS_NAMES = ("l1", "l2", "huber", "kl")
+
+
+class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
+    """Common machinery; see :class:`wnmf_np.WNMF` for the parameters."""
+
+    #: λ of ``l2="auto"`` by loss (:mod:`wnmf_np.core.regularization`)
+    _auto_l2 = AUTO_L2
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.nan_policy == "omit"
+        tags.requires_fit = True
+        if self.loss == "kl":
+            tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # not "any attribute ending in _": feature_names_in_ is set before training starts
+        return hasattr(self, "params_")
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output (``get_feature_names_out`` names them)."""
+        return int(self.components_.shape[0])
+
+    # ---------------------------------------------------------------- hooks
+    def _make_model(self, n_features: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _validate_extra(self, n_features: int) -> None:
+        """Subclass-specific parameter checks (called in fit)."""
+
+    # ---------------------------------------------------------- validation
+    def _validate_common(self) -> dict:
+        """Check the shared hyper-parameters; return the derived settings."""
+        check_float("eta", self.eta, low=0.0, high=1.0)
+        if not (isinstance(self.l2, str) and self.l2 == "auto"):
+            check_float("l2", self.l2, low=0.0)
+        check_option("l2_mode", self.l2_mode, L2_MODES)
+        check_option("loss", self.loss, LOSS_NAMES)
+        check_option("loss_reduction", getattr(self, "loss_reduction", "mean"), ("mean", "sum"))
+        if self.l2_mode in OBJECTIVE_MODES and getattr(self, "loss_reduction", "mean") != "mean":
+            raise ValueError(
+                f"loss_reduction='sum' cannot be combined with l2_mode={self.l2_mode!r}: that form fixes "
+                "the weighting of loss and penalty itself; use loss_reduction='mean'."
+            )
+        check_float("huber_delta", self.huber_delta, low=0.0, low_open=True)
+        if not callable(self.eta_schedule):
+            check_option("eta_schedule", self.eta_schedule, ETA_SCHEDULES)
+        check_option("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("max_epochs", self.max_epochs, low=1)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        if self.latent_lr is not None:
+            check_float("latent_lr", self.latent_lr, low=0.0, low_open=True)
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}.")
+        for i, b in enumerate(self.betas):
+            check_float(f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
+        check_float("adam_eps", self.adam_eps, low=0.0, low_open=True)
+        check_float("tol", self.tol, low=0.0)
+        if self.n_iter_no_change is not None:
+            check_int("n_iter_no_change", self.n_iter_no_change, low=1)
+        check_option("init", self.init, INITS)
+        check_option("h_update", self.h_update, H_UPDATES)
+        check_option("backend", self.backend, BACKENDS)
+        check_option("nan_policy", self.nan_policy, NAN_POLICIES)
+        check_int("verbose", self.verbose, low=0)
+        check_n_threads(getattr(self, "n_threads", None))
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
+        if self.dtype is not None:
+            check_dtype(self.dtype)
+
+    def _train_config(
+        self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
+        *, model=None, n_features: int | None = None, n_entries: int | None = None,
+    ) -> TrainConfig:
+        """The driver's configuration; ``model``, ``n_features`` and ``n_entries`` (observed
+        entries of X) size the λ weights of the objective forms (:mod:`wnmf_np.core.regularization`)."""
+        steps_per_epoch = -(-n_samples // min(int(self.batch_size), n_samples))  # as the driver batches
+        optimizer = AdamWConfig(
+            lr=float(self.lr),
+            beta1=float(self.betas[0]),
+            beta2=float(self.betas[1]),
+            eps=float(self.adam_eps),
+        )
+        model = self.model_ if model is None else model
+        n_features = self.n_features_in_ if n_features is None else n_features
+        shapes = model.param_shapes(n_samples, n_features)
+        n_entries = n_samples * n_features if n_entries is None else n_entries
+        l2 = make_l2_weights(self.l2_mode, resolve_l2(self.l2, self.loss, self._auto_l2), model, shapes, n_entries)
+        param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
+        return TrainConfig(
+            loss=LossSpec(self.loss, param),
+            optimizer=optimizer,
+            l2=l2,
+            batch_size=int(self.batch_size),
+            max_epochs=max_epochs,
+            eta_schedule=eta_schedule,
+            lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs if row_independent else max_epochs * steps_per_epoch),
+            row_independent=row_independent,
+            loss_reduction=getattr(self, "loss_reduction", "mean"),
+            h_update=self.h_update,
+            latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
+            tol=float(self.tol),
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=int(self.verbose),
+            callback=self.callback,
+            label=label,
+        )
+
+    def _prepare(self, X, mask, *, reset: bool):
+        """Validate data; returns (backend, X, observed).
+
+        A fit (``reset``) works in ``dtype``, or with ``dtype=None`` in X's own precision
+        (:func:`wnmf_np.core.validation.resolve_dtype`); everything after it (``transform``,
+        ``partial_fit``, ``fit(resume=True)``) in the precision the model was fitted in.
+        """
+        self._validate_common()
+        if reset:
+            dtype = resolve_dtype(self.dtype, X)
+        else:
+            check_is_fitted(self)
+            check_feature_names(self, X)  # first, as scikit-learn orders its checks
+            dtype = self.params_[self.model_.sample_param].dtype.type
+        original = X
+        backend = resolve_backend(self.backend, X)
+        if is_out_of_core(X):
+            if mask is not None:
+                raise ValueError("mask is not supported with out-of-core X; mark missing entries as NaN and use nan_policy='omit'.")
+            X = OutOfCoreData(X, backend, dtype, nan_policy=self.nan_policy, non_negative=self.loss == "kl")
+            observed = None
+        else:
+            X, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask,
+                                     non_negative=self.loss == "kl")  # fmt: skip
+        self._check_features(X, reset)
+        if reset:  # the column names of a DataFrame X, once X passed its checks
+            record_feature_names(self, original)
+        return backend, X, observed
+
+    def _check_features(self, X, reset: bool) -> None:
+        if not reset:
+            check_is_fitted(self)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y=None, *, mask=None, resume=False):
+        """Learn the factors from X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, samples as rows (the paper's matrix transposed). NumPy or CuPy.
+        y : ignored
+        mask : bool array-like of shape (n_samples, n_features), optional
+            True where an entry is observed; unobserved entries do not enter the loss.
+            The entries masked in a NumPy masked array X are unobserved as well.
+        resume : bool, default False
+            Continue an unfinished fit (one interrupted by Ctrl-C, or loaded with
+            :meth:`load` from a checkpoint) on the same X up to ``max_epochs``. The result
+            equals that of an uninterrupted fit with the same seed, also after a Ctrl-C in
+            the middle of an epoch (it takes effect between two steps, and the epoch is
+            continued where it stopped); see docs/large_data.md for the exception.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        With ``checkpoint_path`` and ``checkpoint_every`` set, a checkpoint is written
+        atomically every ``checkpoint_every`` epochs and at the end. If training is
+        interrupted (KeyboardInterrupt), the state reached so far is kept on the
+        estimator, so ``fit(X, resume=True)`` continues it and ``save`` can store it.
+        """
+        with limit_threads(getattr(self, "n_threads", None)):
+            self._fit(X, mask, resume=resume)
+        return self
+
+    def fit_transform(self, X, y=None, *, mask=None):
+        """Fit and return the latents φη(H) of the training samples, (n_samples, n_latent)."""
+        with limit_threads(getattr(self, "n_threads", None)):
+            self._fit(X, mask)
+        return self._latents_of(self.params_, self.final_eta_)
+
+    def _fit(self, X, mask, resume=False):
+        if resume and not hasattr(self, "train_state_"):
+            raise ValueError("resume=True needs an unfinished fit: fit first, or load a checkpoint.")
+        backend, X, observed = self._prepare(X, mask, reset=not resume)
+        n_samples, n_features = X.shape
+        self._validate_extra(n_features)
+        checkpoint_every = getattr(self, "checkpoint_every", None)
+        if checkpoint_every is not None:
+            check_int("checkpoint_every", checkpoint_every, low=1)
+            if getattr(self, "checkpoint_path", None) is None:
+                raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
+        model = self._make_model(n_features)
+        if resume:
+            params, state, rng = self._resumable_state(n_samples, backend)
+        else:
+            rng = check_random_state_seed(self.random_state)
+            params = self._init_params(model, n_samples, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
+            state = None
+        eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
+        config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit", model=model,
+                                    n_features=n_features, n_entries=observed_count(X, observed))  # fmt: skip
+        live = {}  # the driver puts its TrainState here as soon as it exists
+        config.callback = self._checkpointing_callback(
+            config.callback, live, model, params, X, observed, backend, eta_schedule
+        )
+        kernels = get_kernels(backend.name)
+        self._rng = rng
+        try:
+            state = train(model, params, X, observed, config, backend, kernels, rng, trainable=tuple(params),
+                          state=state, on_state=live.update)  # fmt: skip
+        except KeyboardInterrupt:
+            # never lose work: keep what was reached so that fit(X, resume=True) continues it
+            if "state" in live:
+                self._finish(model, params, live["state"], X, observed, backend, eta_schedule)
+            raise
+        self._finish(model, params, state, X, observed, backend, eta_schedule)
+        if getattr(self, "checkpoint_path", None) is not None and checkpoint_every is not None:
+            self.save(self.checkpoint_path)
+        return self
+
+    def _resumable_state(self, n_samples, backend):
+        n_saved = self.params_[self.model_.sample_param].shape[0]
+        if n_saved != n_samples:
+            raise ValueError(f"resume=True needs the same data: the saved state has {n_saved} samples, X has {n_samples}.")
+        self._check_model_unchanged(self._make_model(self.n_features_in_), n_samples, "fit(resume=True)")
+        if self.train_state_.step_interrupted:
+            warnings.warn(
+                "resuming a fit that was interrupted inside a training step (a second Ctrl-C): the step's partial "
+                "updates are kept and the step is taken again, so the result is close to, not exactly, that of "
+                "an uninterrupted fit.",
+                UserWarning,
+                stacklevel=4,
+            )
+        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        params = {k: backend.asarray(v) for k, v in self.params_.items()}
+        return params, self.train_state_, rng
+
+    def _checkpointing_callback(self, user_callback, live, model, params, X, observed, backend, eta_schedule):
+        every = getattr(self, "checkpoint_every", None)
+        if every is None:
+            return user_callback
+
+        def callback(epoch, info):
+            if epoch % every == 0:
+                self._finish(model, params, live["state"], X, observed, backend, eta_schedule, quick=True)
+                self.save(self.checkpoint_path)
+            return user_callback(epoch, info) if user_callback is not None else None
+
+        return callback
+
+    def _finish(self, model, params, state, X, observed, backend, eta_schedule, quick=False):
+        self.final_eta_ = float(eta_schedule(max(state.epoch - 1, 0)))
+        self._store(model, params, state, X, observed, backend, quick=quick)
+
+    def _init_params(self, model, n_samples, n_features, rng, data_mean, dtype, backend: Backend) -> dict:
+        from ..core.init import init_factor, resolve_init
+
+        init = resolve_init(self.init, self.loss)
+        params = {}
+        for name, shape in model.param_shapes(n_samples, n_features).items():
+            host = init_factor(shape, init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype,
+                               inner_dims=getattr(model, "inner_dims", None))  # fmt: skip
+            params[name] = backend.asarray(host)
+        return params
+
+    def _store(self, model, params, state, X, observed, backend, quick=False):
+        self.model_ = model
+        self.params_ = params
+        self.train_state_ = state
+        self.backend_ = backend.name
+        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = state.epoch
+        self.loss_curve_ = list(state.loss_curve)
+        # a mid-training checkpoint skips the full-data pass (it is recomputed at the end)
+        self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
+        self._set_derived(backend)
+        self.negativity_ = {name: negativity(A) for name, A in self._factors().items()}
+
+    def _factors(self) -> dict:
+        """The fitted factors whose negativity ``negativity_`` reports (subclass hook)."""
+        return {"components": self.components_, "latents": self.latents_}
+
+    def _model_for_transform(self):
+        """The model ``transform`` trains with (subclass hook; the fitted one by default)."""
+        return self.model_
+
+    def _mean_training_latents(self, X, backend: Backend):
+        """Every new row starts from the mean raw latent of the training samples: (n, ...).
+
+        The warm start where a least-squares one is unavailable (deconvolution) or unsafe:
+        under the KL loss a least-squares reconstruction can go far below zero at zero
+        entries, where KL's continuation has curvature max(x, ε)/ε², and its gradients
+        then overflow float32 for large-valued data.
+        """
+        xp = backend.xp
+        mean = backend.asarray(self.params_[self.model_.sample_param]).mean(axis=0)
+        return xp.ascontiguousarray(xp.broadcast_to(mean, (X.shape[0], *mean.shape)).astype(X.dtype))
+
+    def _set_derived(self, backend) -> None:
+        """Fitted attributes computed from ``params_`` (components, latents); subclass hook."""
+
+    def _dtype(self, X):
+        return X.dtype if isinstance(X, OutOfCoreData) else X.dtype.type
+
+    def _reconstruction_error(self, X, observed, backend: Backend, H=None) -> float:
+        """Frobenius norm of the residual over observed entries, computed in row blocks
+        (without overflow, :class:`wnmf_np.training.data.SumOfSquares`); ``H``: the latents of X's
+        rows (default: those of the training samples)."""
+        xp = backend.xp
+        total = SumOfSquares()
+        H = self.params_[self.model_.sample_param] if H is None else H
+        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
+        for rows, X_b, obs_b in source.row_blocks():
+            R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64)
+            R -= X_b
+            if obs_b is not None:
+                R *= obs_b
+            total.add(R, xp)
+        return total.norm()
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X, *, mask=None):
+        """Latents of new samples with the learnt factors fixed.
+
+        The latents start from the subclass's warm start (the least-squares solution of
+        the activated problem mapped through φη⁻¹ for WNMF and DeepWNMF, the mean training
+        latent for DeconvWNMF and under the KL loss) and are then refined by the same AdamW training on the
+        same loss, with only the latents trainable, at the final η of the fit, for
+        ``max_epochs`` epochs. Each sample is treated independently of the others (its own
+        Adam state, its own per-feature mean loss, an epoch-wise learning-rate schedule),
+        so transforming a subset gives the same latents for those samples. The result is
+        deterministic given ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_new, n_features)
+        mask : bool array-like like X, optional
+
+        Returns
+        -------
+        Z : array of shape (n_samples_new, n_latent), on X's backend
+        """
+        check_is_fitted(self)
+        with limit_threads(getattr(self, "n_threads", None)):
+            return self._transform(X, mask)
+
+    def _transform(self, X, mask):
+        """:meth:`transform` without the thread limits (subclasses call it, not the public
+        method, which scikit-learn's ``set_output`` may wrap)."""
+        backend, X, observed = self._prepare(X, mask, reset=False)
+        rng = check_random_state_seed(self.random_state)
+        params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}
+        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
+        blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in source.row_blocks()]
+        params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
+        schedule = make_eta_schedule("constant", self.final_eta_, 1)
+        config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True,
+                                    n_entries=observed_count(X, observed))  # fmt: skip
+        kernels = get_kernels(backend.name)
+        train(self._model_for_transform(), params, X, observed, config, backend, kernels, rng,
+              trainable=(self.model_.sample_param,))  # fmt: skip
+        return self._latents_of(params, self.final_eta_)
+
+    def inverse_transform(self, Z):
+        """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""
+        check_is_fitted(self)
+        return self._decode(Z)
+

@@ -1,0 +1,105 @@
+"""Streaming updates (``partial_fit``) for WNMF-family estimators."""
+
+from __future__ import annotations
+
+from ..core.schedules import make_eta_schedule
+from ..core.threads import limit_threads
+from ..core.validation import check_random_state_seed
+from ..kernels import get_kernels
+from ..training.data import data_mean, observed_count
+from ..training.driver import init_train_state, train
+
+
+class StreamingMixin:
+    """``partial_fit`` for :class:`wnmf_np.estimators.base.BaseWNMF` subclasses."""
+
+    def partial_fit(self, X, y=None, *, mask=None):
+        """Learn from a new batch of samples, keeping W and the optimizer state.
+
+        The new samples get new latent rows (initialised as in ``fit``); one epoch of
+        mini-batch AdamW over them updates W and their latents. Latents of earlier
+        samples are kept, and ``latents_`` grows by ``len(X)`` rows.
+        ``reconstruction_err_`` is then the error on this call's samples,
+        ‖X − φη(H_new) φη(W)‖_F over their observed entries (earlier batches are not
+        kept, so the error on all the data seen cannot be recomputed); it costs one
+        forward pass over X.
+
+        The model's size (``n_components``, ``ranks``, ``stride``, ``image_shape``) must be
+        the one fitted so far; after changing it with ``set_params``, call ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+        mask : bool array-like like X, optional
+
+        Returns
+        -------
+        self
+        """
+        with limit_threads(getattr(self, "n_threads", None)):
+            return self._partial_fit(X, mask)
+
+    def _partial_fit(self, X, mask):
+        first = not hasattr(self, "train_state_")
+        backend, X, observed = self._prepare(X, mask, reset=first)
+        n_new, n_features = X.shape
+        self._validate_extra(n_features)
+        model = self._make_model(n_features)
+        sample = model.sample_param
+        if first:
+            self._rng = check_random_state_seed(self.random_state)
+        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        fresh = self._init_params(model, n_new, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
+        if first:
+            shared = {k: v for k, v in fresh.items() if k != sample}
+            previous = None
+        else:
+            self._check_model_unchanged(model, None, "partial_fit")
+            shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
+            previous = self.train_state_
+        params = {**shared, sample: fresh[sample]}
+        state = init_train_state(params, tuple(params), sample, self.h_update)
+        if previous is not None:  # carry the shared parameters' optimizer state over
+            for k in shared:
+                state.opt[k] = previous.opt[k]
+            state.step, state.loss_curve = previous.step, list(previous.loss_curve)
+        eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
+        config = self._train_config(1, n_new, eta_schedule, "partial_fit", model=model, n_features=n_features,
+                                    n_entries=observed_count(X, observed))  # fmt: skip
+        config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
+        config.n_iter_no_change = None
+        state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
+                      trainable=tuple(params), state=state)  # fmt: skip
+        if previous is not None:
+            xp = backend.xp
+            old = backend.asarray(self.params_[sample])
+            params[sample] = xp.concatenate([old, params[sample]])
+            st_old, st_new = previous.opt[sample], state.opt[sample]
+            step = xp.concatenate([backend.asarray(st_old.step), st_new.step]) if self.h_update == "lazy" else st_new.step
+            state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
+                                                v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
+            state.epoch = previous.epoch + 1
+        self.final_eta_ = self._partial_eta()
+        self._store(model, params, state, X, observed, backend, quick=True)
+        self.reconstruction_err_ = self._reconstruction_error(X, observed, backend, H=params[sample][-n_new:])
+        return self
+
+    def _check_model_unchanged(self, model, n_samples, method: str) -> None:
+        """Raise if ``model`` (built from the current parameters) does not fit the fitted
+        ``params_``: a size parameter was changed with ``set_params`` since the fit."""
+        sample = model.sample_param
+        n = self.params_[sample].shape[0] if n_samples is None else n_samples
+        expected = model.param_shapes(n, self.n_features_in_)
+        have = {k: tuple(v.shape) for k, v in self.params_.items()}
+        changed = [f"{k} {have.get(k)} -> {tuple(shape)}" for k, shape in expected.items() if have.get(k) != tuple(shape)]
+        changed += [f"{k} {shape} -> none" for k, shape in have.items() if k not in expected]
+        if changed:
+            raise ValueError(
+                f"{method} continues the fitted factors, but the model's size was changed since the fit "
+                f"(set_params of n_components, ranks, stride or image_shape): parameter shapes {', '.join(changed)}. "
+                "Call fit to start afresh with the new size, or set the size back."
+            )
+
+    def _partial_eta(self) -> float:
+        """η used by partial_fit: the final η of the configured schedule."""
+        return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))

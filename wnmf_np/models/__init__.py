@@ -1,0 +1,3 @@
+"""The WNMF-family models: forward and hand-written backward of the shallow (eq. 9),
+deep (eq. 11) and deconvolutional (eq. 12) factorisations, each with its parameters and
+its training layout. Models compute; they neither validate input nor loop over epochs."""

@@ -1,0 +1,93 @@
+"""Out-of-core data for the multiplicative updates: products computed chunk by chunk.
+
+With the Frobenius loss and no mask, one MU iteration touches X only through the products
+X Hᵀ (n × r) and Wᵀ X (r × m) and, for the objective, through row blocks of X. A
+:class:`ChunkedMatrix` provides exactly these on data that is never loaded whole:
+
+- a Dask array: the products are Dask matmuls, computed chunk-wise by Dask (on a
+  ``dask.distributed`` cluster when a client is active);
+- a NumPy memmap, an h5py or zarr dataset: the products loop over row blocks.
+
+Only the factors and one row block live in memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..training.data import CHUNK_BYTES
+
+
+class ChunkedMatrix:
+    """A read-only (n, m) matrix read in row blocks; supports ``X @ B``, ``A @ X``, ``X[rows]``.
+
+    Parameters
+    ----------
+    source : dask array, np.memmap, h5py.Dataset or zarr.Array of shape (n, m)
+    dtype : numpy scalar type
+        Working precision of the blocks and products.
+    max_value : float
+        The largest entry (from the validation pass).
+    exponent : int
+        The matrix is ``source · 2^exponent`` (see :meth:`rescaled`).
+    """
+
+    __array_ufunc__ = None  # make ``ndarray @ ChunkedMatrix`` call __rmatmul__
+
+    def __init__(self, source, dtype, max_value: float = 0.0, exponent: int = 0):
+        self.source = source
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in source.shape)
+        self.is_dask = hasattr(source, "compute") and hasattr(source, "dask")
+        self.block = max(1, CHUNK_BYTES // max(1, self.shape[1] * self.dtype.itemsize))
+        self.max_value = float(max_value)
+        self.exponent = int(exponent)
+
+    def rescaled(self, k: int) -> ChunkedMatrix:
+        """The same data times ``2^k`` (applied exactly to every block as it is read)."""
+        return ChunkedMatrix(self.source, self.dtype, math.ldexp(self.max_value, k), self.exponent + k)
+
+    def _dask(self):
+        X = self.source.astype(self.dtype)
+        return X if self.exponent == 0 else np.ldexp(X, np.int32(self.exponent))
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        block = self.source[start:stop]
+        if hasattr(block, "compute"):
+            block = block.compute()
+        block = np.asarray(block, dtype=self.dtype)
+        return block if self.exponent == 0 else np.ldexp(block, np.int32(self.exponent))  # a new array: never the source
+
+    def __getitem__(self, rows):
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("a ChunkedMatrix is read by contiguous row slices only.")
+        start, stop, _ = rows.indices(self.shape[0])
+        return self._rows(start, stop)
+
+    def __matmul__(self, B):
+        """X @ B for a dense B of shape (m, k): (n, k)."""
+        B = np.asarray(B, dtype=self.dtype)
+        if self.is_dask:
+            return np.asarray((self._dask() @ B).compute(), dtype=self.dtype)
+        out = np.empty((self.shape[0], B.shape[1]), dtype=self.dtype)
+        for s in range(0, self.shape[0], self.block):
+            out[s : s + self.block] = self._rows(s, s + self.block) @ B
+        return out
+
+    def __rmatmul__(self, A):
+        """A @ X for a dense A of shape (k, n): (k, m), summed over row blocks."""
+        A = np.asarray(A, dtype=self.dtype)
+        if self.is_dask:
+            return np.asarray((A @ self._dask()).compute(), dtype=self.dtype)
+        out = np.zeros((A.shape[0], self.shape[1]), dtype=self.dtype)
+        for s in range(0, self.shape[0], self.block):
+            out += A[:, s : s + self.block] @ self._rows(s, s + self.block)
+        return out
+
+    def sum(self) -> float:
+        """Sum of all entries (float64 accumulation)."""
+        if self.is_dask:
+            return float(self._dask().sum(dtype=np.float64).compute())
+        return float(sum(self._rows(s, s + self.block).sum(dtype=np.float64) for s in range(0, self.shape[0], self.block)))

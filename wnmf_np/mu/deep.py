@@ -1,0 +1,511 @@
+"""Multilayer (deep) NMF by multiplicative updates: :class:`DeepMultiplicativeNMF`.
+
+Paper orientation inside this module (Cichocki & Zdunek 2006; paper eq. 11 with
+φ = identity): the data matrix is ``Xp = X.T`` of shape (m, n) = (n_features, n_samples)
+and
+
+.. math::
+
+    X_p \\approx W_L W_{L-1} \\cdots W_1 H_1, \\qquad
+    W_l \\in \\mathbb{R}_+^{r_{l+1} \\times r_l},\\;
+    H_1 \\in \\mathbb{R}_+^{r_1 \\times n},\\; r_{L+1} = m,
+
+so ``ranks=(20, 40)`` gives ``H_1`` (20, n), ``W_1`` (40, 20) and ``W_2`` (m, 40).
+The latent of layer ``l`` is ``Z_l = W_{l-1} ⋯ W_1 H_1`` (r_l, n); at the sklearn
+boundary it is returned transposed, (n_samples, r_l).
+
+Objective of the joint fine-tuning (paper eq. 2 with ℓ the squared Frobenius norm):
+
+.. math::
+
+    f = \\| M \\odot (X_p - W_L \\cdots W_1 H_1) \\|_F^2
+        + \\lambda \\Big(\\|H_1\\|_F^2 + \\sum_l \\|W_l\\|_F^2\\Big).
+
+MU for a factor in the middle of the product, ``Xp ≈ A F B`` with ``A``, ``B`` fixed
+(``A = W_L ⋯ W_{l+1}``, ``B = W_{l-1} ⋯ H_1``; identities at the ends)::
+
+    F ← max(F ⊙ (Aᵀ Xp Bᵀ) / max(Aᵀ A F B Bᵀ + λ F, eps), eps)
+
+(with a mask: ``Aᵀ (M ⊙ Xp) Bᵀ / (Aᵀ (M ⊙ A F B) Bᵀ + λ F)``). The diagonal
+majoriser of Lee & Seung applies unchanged because ``AᵀA ⊗ BBᵀ`` is entry-wise
+non-negative, so each step does not increase ``f``. Products are ordered by cost:
+``Aᵀ Xp Bᵀ`` passes over ``Xp`` once, through the thinner of ``A`` and ``Bᵀ``, and the
+denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from ..core.backend import resolve_backend
+from ..core.threads import limit_threads, refresh_threads
+from ..core.validation import (
+    check_data,
+    check_dtype,
+    check_feature_names,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state_seed,
+    declared_dtype,
+    preserved_dtypes,
+    record_feature_names,
+    resolve_dtype,
+)
+from ..core.warn import warn
+from ..estimators.persistence import ModelFileMixin, fitted_common
+from ..training.driver import DivergenceError
+from .rows import solve_rows
+from .shallow import CHECK_EVERY, MultiplicativeNMF, run_mu
+from .updates import Penalty, Problem, ldexp, mu_step, pow2, scale_exponent
+
+
+def chain(mats):
+    """Product ``mats[0] @ mats[1] @ …``, or None (the identity) when ``mats`` is empty."""
+    if not mats:
+        return None
+    out = mats[0]
+    for A in mats[1:]:
+        out = out @ A
+    return out
+
+
+class DeepProblem:
+    """Data and settings of the fine-tuning (paper orientation ``Xp`` (m, n)).
+
+    ``lam`` weighs ``‖H_1‖²`` and ``lam_w`` (default ``lam``) every ``‖W_l‖²``: on data
+    rescaled by ``s`` they differ (``λ`` and ``λ / s²``, see :class:`DeepMultiplicativeNMF`).
+    """
+
+    def __init__(self, xp, Xp, mask_p, lam: float, eps: float, fused: bool, lam_w: float | None = None):
+        self.xp, self.Xp, self.mask_p = xp, Xp, mask_p
+        self.lam, self.eps = lam, eps
+        self.lam_w = lam if lam_w is None else lam_w
+        # a Problem only to reuse the element-wise MU kernel (β = 2, γ = 1)
+        self.step = Problem(xp, None, None, 2.0, 1.0, eps, Penalty(), fused)
+        self.norm_x = float(xp.vdot(Xp.ravel().astype(np.float64), Xp.ravel().astype(np.float64)))
+
+
+def factor_update(dp: DeepProblem, A, F, B, lam: float | None = None):
+    """One MU step on ``F`` for ``Xp ≈ A F B`` (in place), with ``λ‖F‖²`` (``lam``,
+    default ``dp.lam``).
+
+    ``A`` (m, p), ``F`` (p, q), ``B`` (q, n); ``A`` or ``B`` may be None for the identity
+    (the ends of the chain), which is never materialised (it would be m × m or n × n).
+    """
+    lam = dp.lam if lam is None else lam
+    xp, Xp = dp.xp, dp.Xp
+    if dp.mask_p is None:
+        num = _sandwich(A, Xp, B)  # one pass over Xp, through the thinner side
+        den = F if A is None else (A.T @ A) @ F
+        den = den if B is None else den @ (B @ B.T)
+    else:
+        fit = F if A is None else A @ F
+        fit = (fit if B is None else fit @ B) * dp.mask_p
+        num, den = _sandwich(A, Xp, B), _sandwich(A, fit, B)
+    return mu_step(dp.step, F, xp.ascontiguousarray(num), xp.ascontiguousarray(den), 0.0, lam)
+
+
+def _sandwich(A, Y, B):
+    """``Aᵀ Y Bᵀ`` with None as the identity, multiplying through the thinner factor first."""
+    if A is None:
+        return Y if B is None else Y @ B.T
+    if B is None:
+        return A.T @ Y
+    return (A.T @ Y) @ B.T if A.shape[1] <= B.shape[0] else A.T @ (Y @ B.T)
+
+
+def deep_objective(dp: DeepProblem, Ws, H1) -> tuple[float, float]:
+    """``(‖M ⊙ (Xp − W_L⋯W_1 H_1)‖², f)`` (module docstring), as floats."""
+    xp = dp.xp
+    P = chain(Ws[::-1])  # W_L ⋯ W_1, (m, r_1)
+    if dp.mask_p is None:
+        # ‖X‖² − 2⟨PᵀX, H⟩ + ⟨PᵀP, HHᵀ⟩ in float64 (no m×n residual)
+        P64, H64 = P.astype(np.float64), H1.astype(np.float64)
+        cross = float(xp.vdot((P64.T @ dp.Xp.astype(np.float64)).ravel(), H64.ravel()))
+        quad = float(xp.vdot((P64.T @ P64).ravel(), (H64 @ H64.T).ravel()))
+        err = max(dp.norm_x - 2.0 * cross + quad, 0.0)
+    else:
+        R = ((dp.Xp - P @ H1) * dp.mask_p).astype(np.float64).ravel()
+        err = float(xp.vdot(R, R))
+    if dp.lam_w == dp.lam:
+        reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [H1, *Ws])
+        return err, err + dp.lam * reg
+    reg_w = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in Ws)
+    return err, err + dp.lam * float(xp.vdot(H1.ravel(), H1.ravel())) + dp.lam_w * reg_w
+
+
+def fine_tune_sweep(dp: DeepProblem, Ws, H1):
+    """Update ``H_1`` then ``W_1``, …, ``W_L`` once each (all in place)."""
+    factor_update(dp, chain(Ws[::-1]), H1, None)
+    below = H1  # W_{l-1} ⋯ H_1
+    for l in range(len(Ws)):
+        above = chain(Ws[l + 1 :][::-1])  # W_L ⋯ W_{l+1}; None for l = L
+        factor_update(dp, above, Ws[l], below, dp.lam_w)
+        below = Ws[l] @ below
+
+
+def _per_square(lam: float, scale: float) -> float:
+    """``λ / scale²`` without overflow or division by zero (``inf`` beyond float64)."""
+    return lam * pow2(-2 * math.log2(scale)) if lam else 0.0
+
+
+def _warm_start(xp, X, C, lam: float, dtype):
+    """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
+
+    MU alone crawls on this sub-problem from a constant start; the clipped ridge solution
+    is already close, and the floor (1 % of the mean positive part of the row's solution,
+    at least the dtype's smallest normal number) keeps every entry able to move
+    multiplicatively. Each row uses its own values only, so a sample's start does not
+    depend on the other samples of the batch, and both are linear in X: the start for
+    c·X is c times the start for X.
+    """
+    C64 = C.astype(xp.float64)  # float64 and an absolute ridge: no overflow, never singular
+    G = C64 @ C64.T
+    G = G + (max(lam, 1e-8 * float(xp.trace(G))) + 1e-12) * xp.eye(C.shape[0], dtype=xp.float64)
+    L = xp.linalg.solve(G, C64 @ X.T.astype(xp.float64)).T  # (n, r_1)
+    floor = xp.maximum(0.01 * xp.maximum(L, 0.0).max(axis=1), float(np.finfo(dtype).tiny))[:, None]
+    limit = float(np.finfo(dtype).max) / 4
+    return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
+
+
+class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Multilayer NMF ``X.T ≈ W_L ⋯ W_1 H_1`` fitted by multiplicative updates.
+
+    ``X`` is (n_samples, n_features) at the boundary; inside, the paper's orientation
+    ``X.T`` (module docstring for shapes, objective and update rule). Fitting has two
+    stages:
+
+    1. **Layer-wise pretraining** (Cichocki & Zdunek 2006), from the data side down:
+       ``X.T ≈ W_L Z_L`` (rank r_L), then ``Z_L ≈ W_{L-1} Z_{L-1}``, …, ending with
+       ``Z_1 = H_1``; each stage is a :class:`MultiplicativeNMF` fit (Frobenius, the
+       same λ, ``pretrain_iter`` iterations).
+    2. **Joint fine-tuning** of all factors on the whole product by the MU rule above,
+       ``max_iter`` sweeps (``H_1`` then ``W_1 … W_L``), stopping like
+       :class:`MultiplicativeNMF` (relative decrease of ``f`` every 10 sweeps < ``tol``).
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        ``(r_1, …, r_L)``; ``r_1`` is the rank of ``H_1`` (the innermost code).
+    l2 : float, default 0
+        λ of the objective (not rescaled by the data size, unlike MultiplicativeNMF).
+    max_iter : int, default 200
+        Fine-tuning sweeps (0 keeps the pretrained factors).
+    pretrain_iter : int, default 200
+    tol : float, default 1e-4
+    init : {"random", "nndsvda", "nndsvd", "nndsvdar"}
+        Initialisation of every pretraining stage.
+    backend, dtype, nan_policy, random_state, verbose, n_threads
+        As in :class:`MultiplicativeNMF`; missing entries are left out of the first
+        pretraining stage and of the fine-tuning objective.
+
+    Attributes
+    ----------
+    factors_ : list of arrays
+        ``[W_1, …, W_L]`` in paper orientation, ``W_l`` of shape (r_{l+1}, r_l).
+    latents_ : list of arrays
+        ``latents_[l-1] = Z_lᵀ`` (n_samples, r_l) for layer ``l = 1 … L``:
+        ``H_1ᵀ``, ``(W_1 H_1)ᵀ``, …
+    components_ : list of arrays
+        ``components_[l-1] = (W_L ⋯ W_l)ᵀ`` (r_l, n_features), so that
+        ``latents_[l-1] @ components_[l-1]`` is the reconstruction for every ``l``.
+    pretrain_objective_ : list of float
+        ``‖Z − W Z'‖²`` of each pretraining stage at its initialisation and at its end,
+        as ``[(initial, final), …]`` from layer L down to layer 1.
+    n_iter_, reconstruction_err_, loss_curve_
+        Fine-tuning sweeps, ``‖M ⊙ (X.T − W_L⋯H_1)‖_F`` and ``f`` per check.
+    data_scale_ : float
+        The power of two nearest the maximum of X (1 for data in [0.71, 1.41) such as
+        pixels in [0, 1], and for all-zero X): the updates run on X divided by it, so that
+        the floors at machine epsilon are relative to the data and float32 products
+        cannot overflow, and ``H_1`` is multiplied back. The fit of ``c X`` therefore has
+        ``c`` times the reconstruction and ``c²`` times the objective of the fit of X
+        (for ``l2=0``, up to rounding: exactly, with the same ``factors_`` and ``c`` times
+        the latents, when ``c`` is a power of two; otherwise each layer's latents and
+        factors may differ by a constant factor, the products not). The objective is
+        that of X itself: λ keeps its meaning (in the rescaled units the weights are λ for
+        ``H_1`` and λ / data_scale_² for the ``W_l``).
+
+    Notes
+    -----
+    ``fit_transform`` and ``transform`` return layer 1 (``H_1ᵀ``, the innermost and
+    smallest code) unless ``layer`` is given; ``transform`` solves for ``H_1`` with all
+    ``W_l`` fixed and maps it up through ``W_1 … W_{layer-1}``. ``get_feature_names_out``
+    names the r_1 columns of layer 1 (so ``set_output(transform="pandas")`` applies to
+    the default ``layer=1``).
+    """
+
+    _fused = True
+
+    def __init__(
+        self,
+        ranks=(20, 40),
+        *,
+        l2=0.0,
+        max_iter=200,
+        pretrain_iter=200,
+        tol=1e-4,
+        init="random",
+        backend="auto",
+        dtype=None,
+        nan_policy="raise",
+        random_state=None,
+        verbose=0,
+        n_threads=None,
+    ):
+        self.ranks = ranks
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.pretrain_iter = pretrain_iter
+        self.tol = tol
+        self.init = init
+        self.backend = backend
+        self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.allow_nan = self.nan_policy == "omit"
+        tags.transformer_tags.preserves_dtype = preserved_dtypes(self.dtype)
+        return tags  # sparse X is refused (input_tags.sparse stays False)
+
+    @property
+    def _n_features_out(self) -> int:
+        """r_1, the columns of layer 1 (``get_feature_names_out`` names them)."""
+        return int(self.factors_[0].shape[1])
+
+    def _check_params(self):
+        """Check the hyper-parameters; returns the ranks."""
+        if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__len__") or len(self.ranks) < 1:
+            raise ValueError(f"ranks must be a non-empty sequence of positive integers, got {self.ranks!r}.")
+        ranks = tuple(check_int(f"ranks[{i}]", r, low=1) for i, r in enumerate(self.ranks))
+        check_float("l2", self.l2, low=0.0)
+        check_int("max_iter", self.max_iter, low=0)
+        check_int("pretrain_iter", self.pretrain_iter, low=0)
+        check_float("tol", self.tol, low=0.0)
+        check_option("init", self.init, ("random", "nndsvd", "nndsvda", "nndsvdar"))
+        check_int("verbose", self.verbose, low=0)
+        if self.dtype is not None:
+            check_dtype(self.dtype)
+        return ranks
+
+    def _stage(self, rank: int, seed: int, dtype):
+        """The shallow estimator of one pretraining stage (λ mapped to its scaling)."""
+        return MultiplicativeNMF(
+            rank, max_iter=self.pretrain_iter, tol=0.0, init=self.init, backend=self.backend,
+            dtype=dtype, nan_policy=self.nan_policy, random_state=seed,
+        )
+
+    def _pretrain(self, X, mask, ranks, backend, dtype, rng, scale: float = 1.0):
+        """Layer-wise factorisation from the data side down; returns ``(Ws, H1)``.
+
+        ``X`` is the data divided by ``scale``: every stage's latents carry that factor and
+        its components do not, so the components' λ is ``λ / scale²`` in these units.
+        """
+        lam = float(self.l2)
+        Ws = [None] * len(ranks)
+        data, data_mask, self.pretrain_objective_ = X, mask, []
+        to_caller = scale * scale  # objectives of the rescaled stages -> the caller's units
+        for l in range(len(ranks) - 1, -1, -1):
+            est = self._stage(ranks[l], int(rng.integers(2**31 - 1)), dtype)
+            prob = est._problem(data, data_mask, 2.0, dtype, backend)
+            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ in the
+            # caller's units; in those of Z / scale, λ for the latents W and λ / scale² for Z'
+            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, _per_square(lam, scale)))
+            Lat, Comp = est._initial_factors(prob, None, None, rng, dtype, backend)
+            res = run_mu(prob, Lat, Comp, max_iter=self.pretrain_iter, tol=0.0)
+            self.pretrain_objective_.append((2.0 * res.losses[0] * to_caller, 2.0 * res.losses[-1] * to_caller))
+            Ws[l] = backend.xp.ascontiguousarray(res.H.T)  # (r_{l+1}, r_l)
+            data, data_mask = res.W, None  # latents (n, r_l) feed the next stage
+        return Ws, backend.xp.ascontiguousarray(data.T)
+
+    def fit(self, X, y=None, *, mask=None):
+        """Pretrain and fine-tune on ``X`` (n_samples, n_features); returns ``self``."""
+        self.fit_transform(X, mask=mask)
+        return self
+
+    def fit_transform(self, X, y=None, *, mask=None, layer=1):
+        """Fit and return ``latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
+        with limit_threads(self.n_threads):
+            ranks = self._check_params()
+            dtype = resolve_dtype(self.dtype, X)
+            backend = resolve_backend(self.backend, X)
+            Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask, non_negative=True)
+            record_feature_names(self, X)
+            xp = backend.xp
+            if observed is not None and bool(observed.all()):
+                observed = None  # as MultiplicativeNMF: the unweighted formulas are cheaper
+            # The updates run on X / 2^k, of order one (the floors at eps are then relative
+            # and float32 products cannot overflow); H_1 carries the factor back.
+            max_x = float(xp.max(Xd))
+            k = scale_exponent(max_x)  # X / 2^k is of order one; exact, 2^k being a power of two
+            self.data_scale_ = s = math.ldexp(1.0, k)
+            Xd = ldexp(xp, Xd, -k, inplace=True)
+            lam, to_caller = float(self.l2), s * s
+            eps = float(np.finfo(dtype).eps)
+            dp = DeepProblem(xp, Xd.T, None if observed is None else observed.T, lam, eps, self._fused,
+                             lam_w=_per_square(lam, s))  # fmt: skip
+            if not math.isfinite(dp.lam_w):
+                raise ValueError(
+                    f"l2={lam:g} is far too strong for data of this scale (max {max_x:.3g}): λ / max(X)², the weight "
+                    "of the factors' penalty relative to the data term, exceeds float64. Rescale X or lower l2."
+                )
+            if not math.isfinite(dp.norm_x * to_caller):
+                raise ValueError(
+                    f"X is too large in magnitude (max {max_x:.3g}): the objective (loss_curve_) of its fit, of the "
+                    "order of ‖X‖², is beyond the float64 range. Divide X by a constant (e.g. X / X.max())."
+                )
+            rng = check_random_state_seed(self.random_state)
+            Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng, s)
+            _, f0 = deep_objective(dp, Ws, H1)
+            losses, prev, converged, n_iter = [f0], f0, False, 0
+            for n_iter in range(1, self.max_iter + 1):
+                refresh_threads()  # follow the machine's load (n_threads=None)
+                fine_tune_sweep(dp, Ws, H1)
+                if self.tol > 0 and n_iter % CHECK_EVERY == 0:
+                    _, f = deep_objective(dp, Ws, H1)
+                    losses.append(f)
+                    if self.verbose:
+                        print(f"deep MU sweep {n_iter}: objective {f:.6g}")
+                    if (prev - f) / max(f0, np.finfo(np.float64).tiny) < self.tol:
+                        converged = True
+                        break
+                    prev = f
+            err, f = deep_objective(dp, Ws, H1)
+            if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
+                losses.append(f)
+            losses = [float(v) * to_caller for v in losses]
+            error = float(np.sqrt(err)) * s
+            H1 = ldexp(xp, H1, k, inplace=True)
+            finite = np.isfinite(error) and np.isfinite(losses).all() and all(bool(xp.isfinite(A).all()) for A in [H1, *Ws])
+            if not finite:  # never hand back NaN factors silently
+                raise DivergenceError(
+                    "DeepMultiplicativeNMF: the factors or the objective overflowed "
+                    f"(objective {losses[-1]}); rescale X (max |X| = {max_x:.3g}) or use dtype='float64'."
+                )
+            if not converged and self.tol > 0 and self.max_iter > 0:
+                warn(
+                    f"DeepMultiplicativeNMF: max_iter={self.max_iter} reached before convergence (tol={self.tol}).",
+                    ConvergenceWarning,
+                )
+            self.factors_ = Ws
+            self.n_features_in_ = int(Xd.shape[1])
+            self.n_iter_ = int(n_iter)
+            self.loss_curve_ = losses
+            self.reconstruction_err_ = error
+            self.latents_ = self._latents(H1)
+            self.components_ = self._components()
+            return self.latents_[self._check_layer(layer) - 1]
+
+    def transform(self, X, *, layer=1):
+        """Latents of layer ``layer`` (n_samples, r_layer) for new data, all ``W_l`` fixed.
+
+        Solves for ``H_1`` by MU (Frobenius, λ‖H_1‖², ``max_iter`` and ``tol`` of the
+        fine-tuning), started from the clipped ridge solution, and returns ``(W_{layer-1} ⋯ W_1 H_1)ᵀ``.
+        Every sample is solved on its own (its own start and stopping test,
+        :mod:`wnmf_np.mu.rows`): its latents do not depend on the other samples of X.
+        The precision is the one of the fit. Like ``fit`` it runs on X divided by the power
+        of two nearest its maximum, so the latents of ``c X`` are ``c`` times those of X.
+        """
+        with limit_threads(self.n_threads):
+            self._check_fitted()
+            layer = self._check_layer(layer)
+            self._check_params()
+            dtype = self.factors_[0].dtype.type
+            check_feature_names(self, X)
+            backend = resolve_backend(self.backend, X, self.factors_[0])
+            Xd, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, non_negative=True)
+            if Xd.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {Xd.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
+            xp = backend.xp
+            k = scale_exponent(float(xp.max(Xd)))
+            t = math.ldexp(1.0, k)
+            Xd = ldexp(xp, Xd, -k, inplace=True)
+            Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
+            C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
+            lam = float(self.l2)
+            # min ‖X − L C‖² + λ‖L‖² (+ λ‖C‖², constant) in the units of X / t (L carries t)
+            penalty = Penalty(0.0, 0.0, lam, _per_square(lam, t))
+            prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), penalty, self._fused)
+            Lat = _warm_start(xp, Xd, C, lam, dtype)
+            Lat = solve_rows(prob, Lat, C, max_iter=self.max_iter, tol=self.tol)[0]
+            H1 = ldexp(xp, xp.ascontiguousarray(Lat.T), k, inplace=True)
+            if not bool(xp.isfinite(H1).all()):
+                raise ValueError(f"the latents of X overflow {np.dtype(dtype).name}; rescale X or use dtype='float64'.")
+            return self._latents(H1)[layer - 1]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _latents(self, H1):
+        """``[Z_1ᵀ, …, Z_Lᵀ]`` with ``Z_1 = H_1`` and ``Z_{l+1} = W_l Z_l``."""
+        out, Z = [], H1
+        for W in [None, *self.factors_[:-1]]:
+            Z = Z if W is None else W @ Z
+            out.append(Z.T)
+        return out
+
+    def _components(self):
+        """``[(W_L ⋯ W_l)ᵀ for l = 1 … L]``, each (r_l, n_features)."""
+        comps, P = [], None
+        for W in self.factors_[::-1]:
+            P = W if P is None else P @ W
+            comps.append(P.T)
+        return comps[::-1]
+
+    def _check_layer(self, layer) -> int:
+        return check_int("layer", layer, low=1, high=len(self.factors_))
+
+    def _check_fitted(self):
+        if not hasattr(self, "factors_"):
+            raise NotFittedError("This DeepMultiplicativeNMF instance is not fitted yet; call fit first.")
+
+    # ------------------------------------------------------------ save / load
+    def _file_state(self):
+        """Arrays and scalars of :meth:`save`: the factors W_l and the training latents H_1ᵀ."""
+        arrays = {f"W{l + 1}": W for l, W in enumerate(self.factors_)}
+        arrays["latents"] = self.latents_[0]
+        fitted = {"n_features_in_": self.n_features_in_, "n_iter_": self.n_iter_,
+                  "reconstruction_err_": self.reconstruction_err_, "loss_curve_": self.loss_curve_,
+                  "data_scale_": self.data_scale_, "pretrain_objective_": [list(p) for p in self.pretrain_objective_]}  # fmt: skip
+        return arrays, fitted
+
+    def _restore_file_state(self, fitted, entries, backend) -> None:
+        """Validate and set what :meth:`_file_state` saved."""
+        ranks, dtype = self._check_params(), declared_dtype(self.dtype)
+        common = fitted_common(fitted, self, n_iter_high=self.max_iter)
+        scale = fitted.float("data_scale_", low=0.0)
+        if scale <= 0:
+            raise fitted.error("data_scale_", "must be positive")
+        stages = fitted.value("pretrain_objective_")
+        if not isinstance(stages, list) or len(stages) != len(ranks):
+            raise fitted.error("pretrain_objective_", f"must hold one (initial, final) pair per layer ({len(ranks)})")
+        pairs = []
+        for i, pair in enumerate(stages):
+            ok = isinstance(pair, list) and len(pair) == 2 and all(
+                not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in pair
+            )
+            if not ok:
+                raise fitted.error(f"pretrain_objective_[{i}]", f"must be a pair of finite numbers >= 0, got {pair!r}")
+            pairs.append((float(pair[0]), float(pair[1])))
+        outer = ranks[1:] + (common["n_features_in_"],)
+        Ws = [entries.get(f"param/W{l + 1}", shape=(outer[l], ranks[l]), dtype=dtype, non_negative=True)
+              for l in range(len(ranks))]  # fmt: skip
+        Z = entries.get("param/latents", shape=(None, ranks[0]), dtype=dtype, non_negative=True)
+        if Z.shape[0] < 1:
+            raise entries.error("param/latents", "holds no sample")
+        self.factors_ = [backend.xp.ascontiguousarray(backend.asarray(W)) for W in Ws]
+        for key, value in common.items():
+            setattr(self, key, value)
+        self.data_scale_ = scale
+        self.pretrain_objective_ = pairs
+        self.latents_ = self._latents(backend.xp.ascontiguousarray(backend.asarray(Z).T))
+        self.components_ = self._components()

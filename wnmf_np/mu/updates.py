@@ -1,0 +1,567 @@
+"""Multiplicative-update (MU) formulas for β-divergence NMF, written once against ``xp``.
+
+Convention (sklearn's, used at every boundary of this module)
+---------------------------------------------------------------
+``X`` has shape ``(n_samples, n_features)`` and ``X ≈ W @ H`` with ``W`` of shape
+``(n_samples, n_components)`` (the latents) and ``H`` of shape
+``(n_components, n_features)`` (the components). The paper's matrix is ``X.T``.
+
+Objective
+---------
+.. math::
+
+    f(W, H) = D_\\beta(X \\mid WH)
+        + \\ell_{1,W} \\|W\\|_1 + \\ell_{1,H} \\|H\\|_1
+        + \\tfrac12 \\ell_{2,W} \\|W\\|_F^2 + \\tfrac12 \\ell_{2,H} \\|H\\|_F^2
+
+with :math:`D_\\beta = \\sum_{ij} M_{ij} d_\\beta(x_{ij} \\mid y_{ij})` (``M`` = observed
+mask, all ones without missing entries), :math:`d_2 = \\tfrac12 (x-y)^2`,
+:math:`d_1 = x \\log(x/y) - x + y`, :math:`d_0 = x/y - \\log(x/y) - 1` and otherwise
+:math:`d_\\beta = (x^\\beta + (\\beta-1) y^\\beta - \\beta x y^{\\beta-1}) / (\\beta(\\beta-1))`.
+
+Update (Lee & Seung 2001; Févotte & Idier 2011), with ``Y = WH``::
+
+    num_W = (M ⊙ X ⊙ Y^(β-2)) @ H.T          den_W = (M ⊙ Y^(β-1)) @ H.T
+    W ← max(W ⊙ (num_W / max(den_W + l1_W + l2_W W, eps))^γ(β), eps)
+
+and the mirror image for ``H`` (``W.T @ (...)``). γ(β) = 1/(2-β) for β < 1, 1 for
+1 ≤ β ≤ 2 and 1/(β-1) for β > 2. ``eps`` (machine epsilon of the working dtype) floors
+the denominator (no division by zero) and the factors (an entry that reached exactly 0
+could never move again under a multiplicative rule). ``Y`` is floored at ``eps`` wherever
+it is raised to a negative power.
+
+Scale. These floors are absolute, so the estimators run the updates on rescaled data
+(:class:`Scaling`): ``X = 2^(kw+kh) X'``, ``W = 2^kw W'``, ``H = 2^kh H'`` with ``X'`` and
+the factors of order one, and the penalty weights mapped so that ``f = 2^(β(kw+kh)) f'``.
+Powers of two scale exactly in floating point, so the run on ``X'`` is the run on ``X``
+(the floors aside, which now sit at ``eps`` relative to the data): the fit of ``c X`` is
+``c`` times the fit of ``X``, bit for bit when ``c`` is a power of four.
+
+Shortcuts that avoid the dense ``Y`` when nothing is masked: β = 2 uses
+``num_W = X @ H.T`` and ``den_W = W @ (H @ H.T)``; β = 1 uses ``den_W = 1 ⊗ H.sum(1)``
+and, for sparse ``X``, evaluates ``Y`` only at the non-zeros of ``X``.
+
+The element-wise step has a plain reference (:func:`mu_step_reference`, the test oracle),
+a fused numba kernel (one pass, no temporaries; serial on purpose: numba's OpenMP workers
+spin after a parallel region and starve the OpenBLAS threads of the next GEMM, which made a
+parallel version 2× slower end to end on 2 cores) and a CuPy
+``ElementwiseKernel`` created lazily on first use.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from ..kernels._cuda_registry import ElementwiseSpec, register
+
+BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+#: rows per block when the dense residual is evaluated in pieces (bounds temporaries)
+BLOCK_ELEMENTS = 1 << 22
+
+
+# ----------------------------------------------------------------------------- params
+def beta_from_loss(beta_loss: Any) -> float:
+    """Map ``beta_loss`` (a name in :data:`BETA_NAMES` or a real number) to β."""
+    if isinstance(beta_loss, str):
+        if beta_loss not in BETA_NAMES:
+            raise ValueError(f"beta_loss must be one of {tuple(BETA_NAMES)} or a real number, got {beta_loss!r}.")
+        return BETA_NAMES[beta_loss]
+    if isinstance(beta_loss, bool) or not isinstance(beta_loss, (int, float, np.integer, np.floating)):
+        raise TypeError(f"beta_loss must be a string or a real number, got {beta_loss!r}.")
+    beta = float(beta_loss)
+    if not np.isfinite(beta):
+        raise ValueError(f"beta_loss must be finite, got {beta_loss!r}.")
+    return beta
+
+
+def gamma_exponent(beta: float) -> float:
+    """Févotte–Idier exponent γ(β) that makes the MU a majorisation–minimisation step."""
+    if beta < 1.0:
+        return 1.0 / (2.0 - beta)
+    if beta > 2.0:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+class Penalty(NamedTuple):
+    """Absolute penalty weights of the objective (see module docstring)."""
+
+    l1_W: float = 0.0
+    l1_H: float = 0.0
+    l2_W: float = 0.0
+    l2_H: float = 0.0
+
+
+def scaled_penalty(l1: float, l2: float, n_samples: int, n_features: int) -> Penalty:
+    """sklearn's scaling: the W-side weight times ``n_features``, the H-side times ``n_samples``.
+
+    Equals ``sklearn.decomposition.NMF(alpha_W=l1 + l2, l1_ratio=l1 / (l1 + l2))``.
+    """
+    return Penalty(l1 * n_features, l1 * n_samples, l2 * n_features, l2 * n_samples)
+
+
+def scale_exponent(max_value: float, *, even: bool = False) -> int:
+    """``k`` such that ``2^k`` is the power of two nearest ``max_value`` (of four if ``even``:
+    ``k`` even); 0 for data without a positive finite maximum."""
+    if not (max_value > 0 and math.isfinite(max_value)):
+        return 0
+    e = math.log2(max_value)
+    return 2 * round(e / 2) if even else round(e)
+
+
+def pow2(x: float) -> float:
+    """``2^x`` as a float64, ``inf`` beyond its range (no OverflowError)."""
+    try:
+        return 2.0**x
+    except OverflowError:
+        return math.inf
+
+
+class Scaling(NamedTuple):
+    """The rescaled problem of an MU run: ``X = 2^kx X'``, ``W = 2^kw W'``, ``H = 2^kh H'``
+    with ``kx = kw + kh``, so that ``W' H'`` approximates ``X'`` as ``W H`` does ``X``.
+
+    With the penalty weights of :meth:`penalty`, ``f(W, H) = objective_factor(β) ·
+    f'(W', H')`` for the objective ``f`` of the module docstring (``D_β`` is homogeneous
+    of degree β), so minimising ``f'`` minimises ``f``.
+    """
+
+    kw: int = 0
+    kh: int = 0
+
+    @property
+    def kx(self) -> int:
+        return self.kw + self.kh
+
+    @classmethod
+    def balanced(cls, max_x: float) -> Scaling:
+        """For a fit: ``X'`` of order one and both factors scaled alike (``kw = kh``)."""
+        k = scale_exponent(max_x, even=True)
+        return cls(k // 2, k // 2)
+
+    def objective_factor(self, beta: float) -> float:
+        return pow2(beta * self.kx)
+
+    def penalty(self, pen: Penalty, beta: float) -> Penalty:
+        """The weights of ``f'``: ``l1_W 2^(kw - βkx)``, ``l2_W 2^(2kw - βkx)``, and so for H."""
+        b = beta * self.kx
+
+        def weight(w, power):
+            return float(w) * pow2(power - b) if w else 0.0
+
+        kw, kh = self.kw, self.kh
+        return Penalty(weight(pen.l1_W, kw), weight(pen.l1_H, kh), weight(pen.l2_W, 2 * kw), weight(pen.l2_H, 2 * kh))
+
+
+def ldexp(xp, A, k: int, *, inplace: bool = False):
+    """``A · 2^k`` (exact for normal floats), for dense arrays of either backend; with
+    ``inplace`` ``A`` itself is scaled and returned."""
+    if inplace:
+        return A if k == 0 else xp.ldexp(A, np.int32(k), out=A)
+    return xp.ldexp(A, np.int32(k))
+
+
+class Problem(NamedTuple):
+    """Everything the updates need besides the factors.
+
+    Attributes
+    ----------
+    xp : module
+        ``numpy`` or ``cupy``.
+    X : array (n_samples, n_features) or scipy.sparse.csr_matrix
+        Data; zero where missing. Sparse only for β ∈ {1, 2}, NumPy backend, no mask.
+    mask : bool array like ``X`` or None
+        True where observed; None when everything is observed.
+    beta, gamma, eps : float
+    penalty : Penalty
+    fused : bool
+        Use the fused kernels (numba / CuPy) instead of the reference formulas.
+    scaling : Scaling
+        How ``X``, the factors and the objective relate to the caller's (the identity
+        unless the estimator rescaled the data).
+    """
+
+    xp: Any
+    X: Any
+    mask: Any
+    beta: float
+    gamma: float
+    eps: float
+    penalty: Penalty
+    fused: bool = True
+    scaling: Scaling = Scaling()
+
+    @property
+    def sparse(self) -> bool:
+        return sp.issparse(self.X)
+
+
+# ------------------------------------------------------------------ element-wise step
+def mu_step_reference(xp, F, num, den, l1, l2, gamma, eps):
+    """``F ← max(F ⊙ (num / max(den + l1 + l2 F, eps))^γ, eps)`` in place (the oracle).
+
+    ``num`` is overwritten. All arrays share one shape; scalars are Python floats.
+    """
+    den = den + l1
+    if l2:
+        den += l2 * F
+    xp.maximum(den, eps, out=den)
+    xp.divide(num, den, out=num)
+    if gamma != 1.0:
+        xp.power(num, gamma, out=num)
+    F *= num
+    xp.maximum(F, eps, out=F)
+    return F
+
+
+@numba.njit(cache=True)
+def _mu_step_numba(F, num, den, l1, l2, gamma, eps):  # pragma: no cover - compiled
+    """One fused pass of :func:`mu_step_reference` over C-contiguous 2-D arrays."""
+    n, k = F.shape
+    for i in range(n):
+        for j in range(k):
+            f = F[i, j]
+            d = den[i, j] + l1
+            d += l2 * f
+            if d < eps:
+                d = eps
+            ratio = num[i, j] / d
+            if gamma != 1.0:
+                ratio = ratio**gamma
+            f = f * ratio
+            F[i, j] = f if f > eps else eps
+
+
+def _mu_step_host(num, den, l1, l2, gamma, eps, F):
+    """NumPy meaning of the CUDA kernel ``wnmf_mu_step`` (same arguments, ``F`` updated in place;
+    NaN handling as in CUDA's comparisons, where it differs from ``np.maximum``)."""
+    d = den + l1
+    d = d + l2 * F
+    d = np.where(d < eps, eps, d)
+    ratio = num / d
+    if gamma != 1:
+        ratio = ratio**gamma
+    f = F * ratio
+    F[...] = np.where(f > eps, f, eps)
+
+
+MU_STEP = register(
+    ElementwiseSpec(
+        "wnmf_mu_step",
+        "T num, T den, T l1, T l2, T gamma, T eps",
+        "T F",
+        """
+        T d = den + l1;
+        d += l2 * F;
+        d = d < eps ? eps : d;
+        T ratio = num / d;
+        if (gamma != (T)1) ratio = pow(ratio, gamma);
+        T f = F * ratio;
+        F = f > eps ? f : eps;
+        """,
+        _mu_step_host,
+    )
+)
+
+
+@lru_cache(maxsize=1)
+def _cupy_mu_step_kernel():
+    """CuPy version of the fused step, compiled on first use (never at import)."""
+    import cupy  # noqa: PLC0415  (lazy on purpose: importing wnmf_np never imports CuPy)
+
+    return MU_STEP.build(cupy)
+
+
+def mu_step(prob: Problem, F, num, den, l1: float, l2: float):
+    """Dispatch the element-wise MU step to the reference or the fused kernel (in place)."""
+    xp = prob.xp
+    gamma, eps = prob.gamma, prob.eps
+    if not prob.fused:
+        return mu_step_reference(xp, F, num, den, l1, l2, gamma, eps)
+    t = F.dtype.type  # scalars in the array dtype keep the float32 path in float32
+    if xp is np:
+        num = np.ascontiguousarray(num)
+        den = np.ascontiguousarray(den)
+        _mu_step_numba(F, num, den, t(l1), t(l2), t(gamma), t(eps))
+    else:  # pragma: no cover - needs a GPU
+        _cupy_mu_step_kernel()(num, den, t(l1), t(l2), t(gamma), t(eps), F)
+    return F
+
+
+# --------------------------------------------------- residual weights (dense Y = WH)
+def beta_weights_reference(xp, X, Y, beta, eps, mask=None):
+    """Numerator and denominator weights ``(Q, P)`` of the MU, from ``Y = WH``.
+
+    ``Q = M ⊙ X ⊙ Y^(β-2)`` and ``P = M ⊙ Y^(β-1)``; ``Y`` (n_samples, n_features) is
+    overwritten. For β = 1, ``P`` is ``M`` (or None without a mask: a column sum then
+    replaces ``P @ H.T``); for β = 2, ``Q`` is ``X`` itself.
+    """
+    if beta == 2.0:
+        if mask is not None:
+            Y *= mask
+        return X, Y
+    xp.maximum(Y, eps, out=Y)
+    if beta == 1.0:
+        xp.divide(X, Y, out=Y)  # X is 0 where missing, so Q needs no mask
+        return Y, (None if mask is None else mask.astype(X.dtype))
+    P = Y ** (beta - 1.0)
+    Q = P / Y
+    Q *= X
+    if mask is not None:
+        P *= mask
+        Q *= mask
+    return Q, P
+
+
+@numba.njit(cache=True)
+def _kl_ratio_numba(X, Y, eps):  # pragma: no cover - compiled
+    """``Y ← X / max(Y, eps)`` in one pass."""
+    n, m = X.shape
+    for i in range(n):
+        for j in range(m):
+            y = Y[i, j]
+            Y[i, j] = X[i, j] / (y if y > eps else eps)
+
+
+@numba.njit(cache=True)
+def _beta_weights_numba(X, Y, P, beta, eps):  # pragma: no cover - compiled
+    """``P ← max(Y, eps)^(β-1)`` and ``Y ← X ⊙ max(Y, eps)^(β-2)`` in one pass."""
+    n, m = X.shape
+    for i in range(n):
+        for j in range(m):
+            y = Y[i, j]
+            y = y if y > eps else eps
+            p = y ** (beta - 1.0)
+            P[i, j] = p
+            Y[i, j] = X[i, j] * (p / y)
+
+
+def beta_weights(prob: Problem, X, Y):
+    """:func:`beta_weights_reference` with the fused numba pass when it applies."""
+    xp, beta, eps, mask = prob.xp, prob.beta, prob.eps, prob.mask
+    if not (prob.fused and xp is np and beta != 2.0):
+        return beta_weights_reference(xp, X, Y, beta, eps, mask)
+    t = Y.dtype.type
+    if beta == 1.0:
+        _kl_ratio_numba(X, Y, t(eps))
+        return Y, (None if mask is None else mask.astype(X.dtype))
+    P = np.empty_like(Y)
+    _beta_weights_numba(X, Y, P, t(beta), t(eps))
+    if mask is not None:
+        P *= mask
+        Y *= mask
+    return Y, P
+
+
+# ----------------------------------------------------- sparse X: WH at the non-zeros
+def sparse_wh_reference(X, W, H, block: int = 1 << 16):
+    """``(W @ H)[i, j]`` for every stored entry ``(i, j)`` of the CSR matrix ``X``."""
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    out = np.empty(X.nnz, dtype=W.dtype)
+    Ht = H.T
+    for s in range(0, X.nnz, block):
+        e = min(s + block, X.nnz)
+        out[s:e] = np.einsum("ij,ij->i", W[rows[s:e]], Ht[X.indices[s:e]])
+    return out
+
+
+@numba.njit(cache=True)
+def _sparse_wh_numba(indptr, indices, W, Ht, out):  # pragma: no cover - compiled
+    """Dot products ``W[i] · Ht[j]`` at the stored entries of a CSR matrix."""
+    n = indptr.shape[0] - 1
+    k = W.shape[1]
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            acc = W[i, 0] * Ht[j, 0]
+            for c in range(1, k):
+                acc += W[i, c] * Ht[j, c]
+            out[p] = acc
+
+
+def sparse_kl_ratio(prob: Problem, W, H):
+    """CSR matrix with the pattern of ``X`` holding ``X / max(WH, eps)`` (β = 1)."""
+    X = prob.X
+    if prob.fused:
+        vals = np.empty(X.nnz, dtype=W.dtype)
+        _sparse_wh_numba(X.indptr, X.indices, W, np.ascontiguousarray(H.T), vals)
+    else:
+        vals = sparse_wh_reference(X, W, H)
+    np.maximum(vals, prob.eps, out=vals)
+    np.divide(X.data, vals, out=vals)
+    return sp.csr_matrix((vals, X.indices, X.indptr), shape=X.shape)
+
+
+# ------------------------------------------------------------------------- updates
+def _weights(prob: Problem, W, H):
+    """``(Q, P)`` of the module docstring for the current factors (dense or sparse)."""
+    if prob.sparse:  # β = 1 here (β = 2 never builds weights; other β are densified)
+        return sparse_kl_ratio(prob, W, H), None
+    return beta_weights(prob, prob.X, W @ H)
+
+
+def _uses_gram(prob: Problem) -> bool:
+    """True when β = 2 without a mask: only Gram matrices and ``X``-products are needed."""
+    return prob.beta == 2.0 and prob.mask is None
+
+
+def update_W(prob: Problem, W, H, *, XHt=None, HHt=None):
+    """One MU step on ``W`` (n_samples, n_components), in place.
+
+    ``XHt = X @ H.T`` and ``HHt = H @ H.T`` may be passed in when ``H`` is fixed
+    (``transform``), so that they are computed once; they are only used for β = 2
+    without a mask.
+    """
+    xp = prob.xp
+    if _uses_gram(prob):
+        num = (prob.X @ H.T) if XHt is None else XHt.copy()
+        den = W @ (H @ H.T if HHt is None else HHt)
+    else:
+        Q, P = _weights(prob, W, H)
+        num = Q @ H.T
+        if P is None:  # β = 1, fully observed: (1 @ H.T) is the row sums of H
+            den = xp.broadcast_to(H.sum(axis=1), W.shape)
+        else:
+            den = P @ H.T
+    num = xp.asarray(num)
+    return mu_step(prob, W, num, den, prob.penalty.l1_W, prob.penalty.l2_W)
+
+
+def update_H(prob: Problem, W, H):
+    """One MU step on ``H`` (n_components, n_features), in place."""
+    xp = prob.xp
+    if _uses_gram(prob):
+        num = _left_dot(prob, W, prob.X)
+        den = (W.T @ W) @ H  # r×r Gram first: n r² + r² m instead of n r m
+    else:
+        Q, P = _weights(prob, W, H)
+        num = _left_dot(prob, W, Q)
+        if P is None:
+            den = xp.broadcast_to(W.sum(axis=0)[:, None], H.shape)
+        else:
+            den = W.T @ P
+    return mu_step(prob, H, num, den, prob.penalty.l1_H, prob.penalty.l2_H)
+
+
+def _left_dot(prob: Problem, W, A):
+    """``W.T @ A`` as a C-contiguous array, also when ``A`` is a scipy sparse matrix."""
+    if sp.issparse(A):
+        return np.ascontiguousarray((A.T @ W).T)  # CSC @ dense, no densification
+    return W.T @ A
+
+
+# ----------------------------------------------------------------------- objective
+def _divergence_block(xp, X, Y, beta, eps, mask, per_row=False):
+    """:math:`\\sum M d_\\beta(X | Y)` over one dense block (float64 accumulation);
+    with ``per_row`` the float64 array of the sums over each row instead."""
+    if beta == 2.0:
+        R = (X - Y).astype(np.float64)  # float64 sum: float32 sdot drifts on 1e6+ terms
+        if mask is not None:
+            R *= mask
+        if per_row:
+            return 0.5 * xp.einsum("ij,ij->i", R, R)
+        R = R.ravel()
+        return 0.5 * float(xp.vdot(R, R))
+    Y = xp.maximum(Y, eps).astype(np.float64)
+    X = X.astype(np.float64)
+    if beta == 1.0:
+        pos = X > 0
+        val = xp.where(pos, X * xp.log(xp.where(pos, X, 1.0) / Y), 0.0) - X + Y
+    elif beta == 0.0:  # X > 0 where observed: zeros were lifted to eps by the estimator
+        ratio = X / Y
+        with np.errstate(divide="ignore"):  # log(0) only at masked entries, dropped below
+            val = ratio - xp.log(ratio) - 1.0
+    else:
+        val = (X**beta + (beta - 1.0) * Y**beta - beta * X * Y ** (beta - 1.0)) / (beta * (beta - 1.0))
+    if mask is not None:
+        val = xp.where(mask, val, 0.0)
+    return xp.sum(val, axis=1) if per_row else float(xp.sum(val))
+
+
+def divergence(prob: Problem, W, H) -> float:
+    """Data term :math:`D_\\beta(X | WH)` (the module docstring's definition), a float."""
+    xp, X, beta = prob.xp, prob.X, prob.beta
+    if prob.sparse:
+        return _sparse_divergence(prob, W, H)
+    n, m = X.shape
+    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    total = 0.0
+    for s in range(0, n, step):  # row blocks: never hold a second n×m array
+        M = None if prob.mask is None else prob.mask[s : s + step]
+        total += _divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M)
+    return total
+
+
+def row_divergence(prob: Problem, W, H):
+    """:math:`D_\\beta(x_i | w_i H)` of every row ``i``: a float64 array (n_samples,).
+
+    Row ``i`` depends on row ``i`` of ``X``, ``W`` and the mask only, so a sample's value
+    does not change with the other samples of the batch (``transform`` stops row by row).
+    """
+    xp, X, beta = prob.xp, prob.X, prob.beta
+    if prob.sparse:
+        return _sparse_row_divergence(prob, W, H)
+    n, m = X.shape
+    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    parts = []
+    for s in range(0, n, step):
+        M = None if prob.mask is None else prob.mask[s : s + step]
+        parts.append(_divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M, per_row=True))
+    return xp.concatenate(parts)
+
+
+def _sparse_row_divergence(prob: Problem, W, H):
+    """:func:`row_divergence` of a CSR ``X`` (β = 1 or 2, as :func:`_sparse_divergence`)."""
+    X = prob.X
+    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    if prob.beta == 2.0:
+        norm_x = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+        cross = np.einsum("ij,ij->i", np.asarray(X @ H64.T), W64)
+        norm_wh = np.einsum("ij,ij->i", W64 @ (H64 @ H64.T), W64)
+        return np.maximum(0.5 * (norm_x - 2.0 * cross + norm_wh), 0.0)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    vals = np.maximum(sparse_wh_reference(X, W64, H64), prob.eps)
+    x = X.data.astype(np.float64)
+    xlog = np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / vals), 0.0)
+    per_row = np.bincount(rows, weights=xlog - x, minlength=X.shape[0])
+    return per_row + W64 @ H64.sum(axis=1)
+
+
+def _sparse_divergence(prob: Problem, W, H) -> float:
+    """β = 2 by the trace identity, β = 1 with ``WH`` at the non-zeros only."""
+    X = prob.X
+    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    if prob.beta == 2.0:
+        norm_x = float(np.dot(X.data, X.data.astype(np.float64)))
+        cross = float(np.vdot(np.asarray(X @ H64.T), W64))
+        norm_wh = float(np.vdot(W64.T @ W64, H64 @ H64.T))
+        return max(0.5 * (norm_x - 2.0 * cross + norm_wh), 0.0)
+    vals = np.maximum(sparse_wh_reference(X, W64, H64), prob.eps)
+    x = X.data.astype(np.float64)
+    pos = x > 0
+    xlog = float(np.sum(x[pos] * np.log(x[pos] / vals[pos])))
+    sum_wh = float(W64.sum(axis=0) @ H64.sum(axis=1))
+    return xlog - float(x.sum()) + sum_wh
+
+
+def penalty_value(prob: Problem, W, H) -> float:
+    """Regularisation part of the objective (module docstring)."""
+    pen, xp = prob.penalty, prob.xp
+    val = 0.0
+    if pen.l1_W or pen.l2_W:
+        val += pen.l1_W * float(xp.sum(W)) + 0.5 * pen.l2_W * float(xp.vdot(W.ravel(), W.ravel()))
+    if pen.l1_H or pen.l2_H:
+        val += pen.l1_H * float(xp.sum(H)) + 0.5 * pen.l2_H * float(xp.vdot(H.ravel(), H.ravel()))
+    return val
+
+
+def objective(prob: Problem, W, H) -> tuple[float, float]:
+    """``(divergence, divergence + penalty)`` for the current factors."""
+    div = divergence(prob, W, H)
+    return div, div + penalty_value(prob, W, H)
