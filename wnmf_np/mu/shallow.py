@@ -40,15 +40,20 @@ from .chunked import ChunkedMatrix
 from .init import INITS, check_custom_factor, nndsvd_init, random_init
 from .rows import CHECK_EVERY, row_start, solve_rows
 from .updates import (
+    TRACE_MAX_REL_ERROR,
     Problem,
     Scaling,
     beta_from_loss,
+    divergence,
+    frobenius_trace,
     gamma_exponent,
     ldexp,
     objective,
+    penalty_value,
     pow2,
     scale_exponent,
     scaled_penalty,
+    squared_norm,
     update_H,
     update_W,
 )
@@ -87,7 +92,22 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     fixed = {}
     if not update_h and prob.beta == 2.0 and prob.mask is None:
         fixed = {"XHt": xp.asarray(prob.X @ H.T), "HHt": H @ H.T}
-    _, f0 = objective(prob, W, H)
+    # Frobenius, nothing masked, dense: the objective by the trace identity from X @ H.T,
+    # which the next W-update reuses, so that evaluating it costs no pass over X (while
+    # its error bound allows; see frobenius_trace).
+    x_sq = squared_norm(prob) if update_h and prob.beta == 2.0 and prob.mask is None and not prob.sparse else None
+
+    def evaluate(needed_rel=TRACE_MAX_REL_ERROR, needed_abs=math.inf):
+        """``(divergence, objective, X @ H.T or None)`` of the current factors."""
+        if x_sq is None:
+            return (*objective(prob, W, H), None)
+        XHt = xp.asarray(prob.X @ H.T)
+        div, bound = frobenius_trace(x_sq, XHt, W, H)
+        if bound > min(needed_rel * div, needed_abs):
+            div = divergence(prob, W, H)  # too close to cancellation: entry-wise
+        return div, div + penalty_value(prob, W, H), XHt
+
+    _, f0, XHt = evaluate()
     if objective_scale is not None and not math.isfinite(f0 * objective_scale):
         raise ValueError(
             "the objective of this fit (loss_curve_) is beyond the float64 range: X is too large in magnitude "
@@ -96,11 +116,12 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     losses, prev, converged, n_iter = [f0], f0, False, 0
     for n_iter in range(1, max_iter + 1):
         refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
-        update_W(prob, W, H, **fixed)
+        update_W(prob, W, H, **(fixed if XHt is None else {"XHt": XHt}))
+        XHt = None
         if update_h:
             update_H(prob, W, H)
         if tol > 0 and n_iter % CHECK_EVERY == 0:
-            _, f = objective(prob, W, H)
+            div, f, XHt = evaluate(needed_abs=0.1 * tol * f0)  # noise well below the stopping threshold
             losses.append(f)
             if verbose:
                 print(f"MU iteration {n_iter}: objective {f * (objective_scale or 1.0):.6g}")
@@ -108,8 +129,8 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
                 converged = True
                 break
             prev = f
-    div, f = objective(prob, W, H)
-    if n_iter == 0 or tol <= 0 or n_iter % CHECK_EVERY:
+    if n_iter == 0 or tol <= 0 or n_iter % CHECK_EVERY:  # else the last check evaluated these factors
+        div, f, _ = evaluate()
         losses.append(f)
     if objective_scale is not None and objective_scale != 1.0:
         losses = [v * objective_scale for v in losses]

@@ -550,6 +550,51 @@ def _sparse_divergence(prob: Problem, W, H) -> float:
     return xlog - float(x.sum()) + sum_wh
 
 
+def squared_norm(prob: Problem) -> float:
+    """:math:`\\|X\\|_F^2` of a dense ``X`` as a float64 sum (row blocks, no n×m float64 copy)."""
+    xp, X = prob.xp, prob.X
+    n, m = X.shape
+    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    total = 0.0
+    for s in range(0, n, step):
+        block = X[s : s + step].astype(np.float64).ravel()
+        total += float(xp.vdot(block, block))
+    return total
+
+
+#: the trace form's error bound, in units of ``u ‖X‖²`` (u: unit roundoff of the dtype).
+#: Measured: 1.5e-6 relative at ORL rank 40 float32 (D ≈ 0.034 ‖X‖²/2), i.e. ≈ 1 u ‖X‖²;
+#: 16 leaves room for larger inner dimensions.
+TRACE_ERROR_UNITS = 16.0
+#: largest relative error of a reported objective computed by the trace form
+TRACE_MAX_REL_ERROR = 1e-4
+
+
+def frobenius_trace(x_sq: float, XHt, W, H) -> tuple[float, float]:
+    """``(D_2, bound)``: the Frobenius divergence by the trace identity and its error bound.
+
+    :math:`D_2 = \\tfrac12 (\\|X\\|^2 - 2 \\langle X H^T, W \\rangle + \\langle W^T W, H H^T \\rangle)`
+    costs two r-sized inner products once ``X @ H.T`` (n_samples, r) is known — the
+    product the next W-update needs anyway — instead of a pass over X. It cancels:
+    ``X @ H.T`` carries the working dtype's rounding, which the subtraction amplifies by
+    ``‖X‖² / (2 D)``; ``bound`` (absolute, ``TRACE_ERROR_UNITS · u · ‖X‖²``) says when
+    that is too much (the caller then evaluates entry-wise).
+
+    Parameters
+    ----------
+    x_sq : float
+        :math:`\\|X\\|_F^2` (:func:`squared_norm`).
+    XHt : array (n_samples, n_components)
+    W : array (n_samples, n_components)
+    H : array (n_components, n_features)
+    """
+    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    cross = float(W64.ravel() @ XHt.astype(np.float64).ravel())
+    norm_wh = float((W64.T @ W64).ravel() @ (H64 @ H64.T).ravel())
+    unit = float(np.finfo(XHt.dtype).eps) / 2
+    return max(0.5 * (x_sq - 2.0 * cross + norm_wh), 0.0), TRACE_ERROR_UNITS * unit * x_sq
+
+
 def penalty_value(prob: Problem, W, H) -> float:
     """Regularisation part of the objective (module docstring)."""
     pen, xp = prob.penalty, prob.xp
