@@ -17,7 +17,6 @@ from sklearn.decomposition import non_negative_factorization
 from sklearn.decomposition._nmf import _initialize_nmf
 from sklearn.exceptions import ConvergenceWarning
 
-from wnmf_np.core.backend import cupy_available
 from wnmf_np.mu.init import nndsvd_init
 from wnmf_np.mu.shallow import MultiplicativeNMF
 from wnmf_np.mu.updates import (
@@ -354,12 +353,8 @@ def test_import_does_not_import_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
 @pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler", 1.5])
-def test_cupy_matches_numpy(rng, beta_loss):
-    import cupy as cp
-
+def test_cupy_matches_numpy(rng, beta_loss, cp):
     X = _data(rng, positive=True)
     W0, H0 = _factors(rng, *X.shape)
     kw = dict(beta_loss=beta_loss, init="custom", tol=0, max_iter=30, dtype="float64")
@@ -370,11 +365,7 @@ def test_cupy_matches_numpy(rng, beta_loss):
     np.testing.assert_allclose(cp.asnumpy(Wg), Wc, rtol=1e-8)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
-def test_cupy_fused_step_equals_reference(rng):
-    import cupy as cp
-
+def test_cupy_fused_step_equals_reference(rng, cp):
     from wnmf_np.mu.updates import _cupy_mu_step_kernel
 
     F, num, den = (cp.asarray(a) for a in rng.random((3, 17, 9)))

@@ -15,7 +15,6 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from wnmf_np import MultiplicativeNMF, UnfoldedNMF
-from wnmf_np.core.backend import cupy_available
 from wnmf_np.mu.unfolded_model import (
     EPS,
     Layers,
@@ -347,11 +346,7 @@ def test_namespace_generic_path_on_a_cupy_standin(rng, monkeypatch):
     np.testing.assert_allclose(Z_dev.get(), _fit(X, **kw).fit_transform(X), rtol=1e-10)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
-def test_cupy_matches_numpy(rng):
-    import cupy as cp
-
+def test_cupy_matches_numpy(rng, cp):
     X = _data(rng)
     kw = dict(init="mu", batch_size=10)
     Zg = _fit(X, **kw).fit_transform(cp.asarray(X))
