@@ -10,6 +10,11 @@ def to_np(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
+def backend_name(xp) -> str:
+    """The backend name of the array namespace given by the ``xp`` fixture."""
+    return "numpy" if xp is np else "cupy"
+
+
 def low_rank_nonneg(rng, n_samples=60, n_features=30, rank=4, noise=0.0):
     """Non-negative data X = H W (+ noise) of exact rank ``rank``; returns X, H, W."""
     H = rng.uniform(0, 1, size=(n_samples, rank))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import away_from_zero, to_np
+from helpers import away_from_zero, backend_name, to_np
 
 from wnmf_np.core.activations import inverse_leaky_relu, leaky_relu, leaky_relu_grad
 from wnmf_np.core.losses import KL_EPS, LOSSES
@@ -123,7 +123,7 @@ def test_kl_continuation_below_eps_pushes_up_and_is_continuous(rng):
 @pytest.mark.parametrize("impl", ["fast", "reference"])
 def test_loss_kernels_propagate_a_nan_reconstruction(xp, name, impl):
     """A NaN in Y makes the loss NaN (so the driver reports divergence), never finite."""
-    kernels = get_kernels("numpy" if xp is np else "cupy", impl)
+    kernels = get_kernels(backend_name(xp), impl)
     X = xp.asarray(np.full((2, 3), 0.5))
     Y = xp.asarray(np.full((2, 3), 0.4))
     Y[0, 1] = np.nan
@@ -137,7 +137,7 @@ def test_loss_kernel_n_entries_averages_over_the_true_entries(rng, xp, name, imp
     loss and gradient (the padded training layout of the deconvolutional model); with a
     mask ``n_entries`` is ignored (the mask's count is exact)."""
     X, Y, _ = _loss_data(rng, name, shape=(6, 11))
-    kernels = get_kernels("numpy" if xp is np else "cupy", impl)
+    kernels = get_kernels(backend_name(xp), impl)
 
     def padded(A):
         return np.concatenate([A, np.zeros((6, 4))], axis=1)
@@ -166,7 +166,7 @@ def test_fused_loss_kernel_equals_reference(rng, xp, name, masked, dtype):
     X, Y = xp.asarray(X.astype(dtype)), xp.asarray(Y.astype(dtype))
     obs = None if observed is None else xp.asarray(observed)
     ref_value, ref_grad = LOSSES[name](X, Y, obs, PARAMS[name])
-    fused = get_kernels("numpy" if xp is np else "cupy")
+    fused = get_kernels(backend_name(xp))
     Yf = Y.copy()
     value = fused.loss_grad_(name, X, Yf, obs, PARAMS[name])
     rtol = 1e-5 if dtype == np.float32 else 1e-12

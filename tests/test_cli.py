@@ -309,6 +309,7 @@ def _cli(*args, timeout=120):
     )
 
 
+@pytest.mark.slow
 def test_subprocess_good_npy(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, _good())
@@ -317,6 +318,7 @@ def test_subprocess_good_npy(tmp_path):
     _check_report(res.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["garbage_csv", "missing", "3d_npy"])
 def test_subprocess_bad_file(tmp_path, case):
     path = make_bad(tmp_path, case)
@@ -327,12 +329,14 @@ def test_subprocess_bad_file(tmp_path, case):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_subprocess_empty_npy(tmp_path):
     path = make_bad(tmp_path, "empty_npy")
     res = _cli("fit", str(path), *FAST)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("dataset", "rank"), [("mfeat", 40), ("digits", 10)])
 def test_builtin_default_rank(capsys, dataset, rank):
     """Built-in ORL and mfeat use the rank of docs/results (40); other data the class count."""

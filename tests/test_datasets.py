@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -25,16 +26,24 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "wnmf_np" / "datasets" / "bundled"
 
 
-def _shared_data_dir() -> Path | None:
-    """The project's shared raw data, when this checkout has it (CI may not)."""
-    for candidate in (Path("/work/shared/data"), REPO.parent / "shared" / "data"):
-        if (candidate / "orl" / "data.npz").is_file() and (candidate / "mfeat" / "data.npz").is_file():
-            return candidate
-    return None
+SHARED_DATA_ENV = "WNMF_NP_SHARED_DATA"
+
+
+def _shared_data_dir() -> Path:
+    """Where the project's shared raw data would be: $WNMF_NP_SHARED_DATA, else ../shared/data
+    next to this checkout."""
+    return Path(os.environ.get(SHARED_DATA_ENV) or REPO.parent / "shared" / "data").expanduser()
+
+
+def _has_shared_data(folder: Path) -> bool:
+    return (folder / "orl" / "data.npz").is_file() and (folder / "mfeat" / "data.npz").is_file()
 
 
 SHARED = _shared_data_dir()
-needs_shared = pytest.mark.skipif(SHARED is None, reason="shared raw data not available")
+needs_shared = pytest.mark.skipif(
+    not _has_shared_data(SHARED),
+    reason=f"shared raw data not found in {SHARED} (orl/data.npz, mfeat/data.npz); set {SHARED_DATA_ENV} to its folder",
+)
 
 
 # ------------------------------------------------------------------ writing helpers

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from wnmf_np.core.backend import cupy_available
 from wnmf_np.mu.deep import DeepMultiplicativeNMF, DeepProblem, deep_objective, factor_update, fine_tune_sweep
 
 N, M = 40, 30
@@ -162,11 +161,7 @@ def test_invalid_data_and_layer(X):
         est.transform(X, layer=3)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
-def test_cupy_in_cupy_out(X):
-    import cupy as cp
-
+def test_cupy_in_cupy_out(X, cp):
     est = DeepMultiplicativeNMF(RANKS, max_iter=10, pretrain_iter=10, tol=0, random_state=0, dtype="float64")
     Z = est.fit_transform(cp.asarray(X))
     assert isinstance(Z, cp.ndarray) and all(isinstance(W, cp.ndarray) for W in est.factors_)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import to_np
+from helpers import backend_name, to_np
 
 from wnmf_np.core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference, init_state
 from wnmf_np.kernels import get_kernels
@@ -55,7 +55,7 @@ def test_first_step_moves_each_entry_by_lr_against_the_gradient_sign(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("wd,l2", [(0.0, 0.0), (0.1, 0.0), (0.0, 0.05)])
 def test_fused_dense_kernel_equals_reference(rng, xp, dtype, wd, l2):
-    kernels = get_kernels("numpy" if xp is np else "cupy")
+    kernels = get_kernels(backend_name(xp))
     cfg = AdamWConfig(lr=3e-3, weight_decay=wd, l2_penalty=l2)
     p_ref = rng.standard_normal((7, 5)).astype(dtype)
     state = init_state(p_ref)
@@ -81,7 +81,7 @@ def test_fused_row_kernel_equals_reference_and_leaves_other_rows(rng, xp, dtype,
         from wnmf_np.kernels import _numba
 
         monkeypatch.setattr(_numba, "PARALLEL_MIN_SIZE", 1)
-    kernels = get_kernels("numpy" if xp is np else "cupy")
+    kernels = get_kernels(backend_name(xp))
     cfg = AdamWConfig(lr=1e-2, weight_decay=0.1, l2_penalty=0.02)
     n, k = 9, 4
     p_ref = rng.standard_normal((n, k)).astype(dtype)

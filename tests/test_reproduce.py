@@ -19,6 +19,7 @@ def reproduce():
     return module
 
 
+@pytest.mark.slow
 def test_quick_rank_table_writes_json_and_markdown(reproduce, tmp_path):
     reproduce.main(["rank", "--quick", "--epochs", "2", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "rank.json").read_text())

@@ -88,6 +88,7 @@ def test_results_do_not_depend_on_the_thread_count(X):
     np.testing.assert_allclose(mu1.components_, mu2.components_, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_takes_threads(capsys):
     assert main(["fit", "--dataset", "digits", "-r", "4", "--max-epochs", "2", "--threads", "1", "-q"]) == 0
     assert "k-means NMI" in capsys.readouterr().out

@@ -15,7 +15,6 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from wnmf_np import MultiplicativeNMF, UnfoldedNMF
-from wnmf_np.core.backend import cupy_available
 from wnmf_np.mu.unfolded_model import (
     EPS,
     Layers,
@@ -226,11 +225,10 @@ def test_faithful_and_mu_initialisations(rng):
     assert np.abs(A_p / 0.1 - 1).max() <= 0.1 and A_p.std() > 0
 
 
-def test_seeds_reproduce_and_dtype(rng):
+def test_float32_dtype_close_to_float64(rng):
+    """dtype='float32' gives float32 latents close to the float64 fit."""
     X = _data(rng)
     a = _fit(X, init="perturbed", batch_size=8, dtype="float32").fit_transform(X)
-    b = _fit(X, init="perturbed", batch_size=8, dtype="float32").fit_transform(X)
-    np.testing.assert_array_equal(a, b)
     assert a.dtype == np.float32
     c = _fit(X, init="perturbed", batch_size=8).fit_transform(X)
     np.testing.assert_allclose(a, c, rtol=2e-3)  # float32 ≈ float64
@@ -291,21 +289,6 @@ def test_invalid_input_gives_multiplicative_nmf_errors(rng, X_fn, kwargs, exc):
     assert str(ours.value) == str(mu_err.value)
 
 
-@pytest.mark.parametrize(
-    "kwargs,exc,match",
-    [
-        ({"n_layers": 0}, ValueError, "n_layers"),
-        ({"lr": 0.0}, ValueError, "lr"),
-        ({"batch_size": 0}, ValueError, "batch_size"),
-        ({"init": "random"}, ValueError, "init"),
-        ({"nnls": "lbfgs"}, ValueError, "nnls"),
-    ],
-)
-def test_invalid_own_parameters(rng, kwargs, exc, match):
-    with pytest.raises(exc, match=match):
-        UnfoldedNMF(R, max_iter=1, **kwargs).fit(_data(rng))
-
-
 def test_nan_is_refused_with_a_pointer(rng):
     X = _data(rng)
     X[0, 0] = np.nan
@@ -363,11 +346,7 @@ def test_namespace_generic_path_on_a_cupy_standin(rng, monkeypatch):
     np.testing.assert_allclose(Z_dev.get(), _fit(X, **kw).fit_transform(X), rtol=1e-10)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="CuPy / GPU not available")
-def test_cupy_matches_numpy(rng):
-    import cupy as cp
-
+def test_cupy_matches_numpy(rng, cp):
     X = _data(rng)
     kw = dict(init="mu", batch_size=10)
     Zg = _fit(X, **kw).fit_transform(cp.asarray(X))
