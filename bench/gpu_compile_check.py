@@ -185,13 +185,13 @@ def _planted_faults():
         return verdict
 
     def float64_gradient(cp):
-        from wnmf_np.kernels import _cupy
+        from wnmf_np.kernels.dense import cupy as _cupy
 
         p, m, v = (cp.zeros((4, 3), dtype=np.float32) for _ in range(3))
         _cupy.get_kernel_set().adamw_(p, cp.ones((4, 3)), m, v, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0, 0.0)
 
     def host_array(cp):
-        from wnmf_np.kernels import _cupy
+        from wnmf_np.kernels.dense import cupy as _cupy
 
         _cupy.get_kernel_set().leaky_grad_mul_(cp.ones((4, 3), dtype=np.float32), -np.ones((4, 3), np.float32), 0.1)
 

@@ -117,7 +117,7 @@ def test_training_runs_namespace_generic_on_the_standin(monkeypatch):
     fake.__getattr__ = lambda name: getattr(np, name)  # everything else: NumPy's namespace
     monkeypatch.setitem(sys.modules, "cupy", fake)
     from wnmf_np import kernels
-    from wnmf_np.kernels import _cupy
+    from wnmf_np.kernels.dense import cupy as _cupy
 
     monkeypatch.setattr(_cupy, "get_kernel_set", lambda: kernels.get_kernels("numpy", "reference"))
     rng = np.random.default_rng(0)
@@ -211,7 +211,7 @@ def test_no_host_read_inside_the_training_step(monkeypatch, make):
     fake.asarray = _on_device(np.asarray)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     from wnmf_np import kernels
-    from wnmf_np.kernels import _cupy
+    from wnmf_np.kernels.dense import cupy as _cupy
 
     monkeypatch.setattr(_cupy, "get_kernel_set", lambda: kernels.get_kernels("numpy", "reference"))
     X = np.random.default_rng(0).uniform(size=(40, 12))

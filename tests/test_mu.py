@@ -18,23 +18,11 @@ from sklearn.decomposition._nmf import _initialize_nmf
 from sklearn.exceptions import ConvergenceWarning
 
 from wnmf_np.core.backend import cupy_available
+from wnmf_np.kernels.mu.numba import _beta_weights_numba, _kl_ratio_numba, _mu_step_numba, _sparse_wh_numba
+from wnmf_np.kernels.mu.reference import beta_weights_reference, mu_step_reference, sparse_wh_reference
 from wnmf_np.mu.init import nndsvd_init
 from wnmf_np.mu.shallow import MultiplicativeNMF
-from wnmf_np.mu.updates import (
-    Penalty,
-    Problem,
-    _beta_weights_numba,
-    _kl_ratio_numba,
-    _mu_step_numba,
-    _sparse_wh_numba,
-    beta_weights_reference,
-    gamma_exponent,
-    mu_step_reference,
-    objective,
-    sparse_wh_reference,
-    update_H,
-    update_W,
-)
+from wnmf_np.mu.updates import Penalty, Problem, gamma_exponent, objective, update_H, update_W
 
 R = 4
 
@@ -384,7 +372,7 @@ def test_cupy_matches_numpy(rng, beta_loss):
 def test_cupy_fused_step_equals_reference(rng):
     import cupy as cp
 
-    from wnmf_np.mu.updates import _cupy_mu_step_kernel
+    from wnmf_np.kernels.mu.cupy import _cupy_mu_step_kernel
 
     F, num, den = (cp.asarray(a) for a in rng.random((3, 17, 9)))
     ref = mu_step_reference(cp, F.copy(), num.copy(), den.copy(), 0.1, 0.2, 0.5, 1e-16)
