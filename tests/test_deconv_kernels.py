@@ -413,17 +413,6 @@ def test_numba_kernels_run_as_python_without_jit():
     )
 
 
-def test_importing_deconv_modules_does_not_import_cupy():
-    _run_python(
-        """
-        import sys
-        import wnmf_np.models.deconv_ops
-        from wnmf_np.kernels.deconv import cupy, reference, xp
-        assert "cupy" not in sys.modules
-        """
-    )
-
-
 # ----------------------------------------------------------------------------- GPU
 _needs_gpu = pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a usable NVIDIA GPU")
 
