@@ -257,7 +257,7 @@ def loss_grad_(name, X, Y, observed, param, n_entries=None):
     """Fused loss value and gradient; ``Y`` (C-contiguous) is overwritten with dL/dY.
 
     ``n_entries``: the mean's denominator for an unmasked batch (default ``Y.size``), see
-    :mod:`wnmf_np.kernels`. Returns the loss value as a Python float (the NumPy backend
+    :mod:`wnmf_np.kernels.dense`. Returns the loss value as a Python float (the NumPy backend
     has nothing to sync).
     """
     x, y = _flat(X, "X"), _flat(Y, "Y")
