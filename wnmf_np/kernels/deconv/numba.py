@@ -143,7 +143,7 @@ def forward(F, K, out_shape, stride, *, loops: Loops | None = None) -> np.ndarra
     Returns
     -------
     Y : ndarray of shape (b, h, w), C-contiguous
-        Same values as :func:`wnmf_np.kernels.deconv_reference.forward`.
+        Same values as :func:`wnmf_np.kernels.deconv.reference.forward`.
     """
     F, K = np.asarray(F), np.asarray(K)
     g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
