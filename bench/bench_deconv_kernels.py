@@ -39,14 +39,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from wnmf_np.kernels import deconv_numba, deconv_reference, deconv_xp
-from wnmf_np.models.deconv_ops import (
-    CPU_DEFAULT_IMPL,
-    _plain_forward_keep,
-    _separate_grads,
-    check_deconv_operands,
-    factor_shape,
-)
+from wnmf_np.kernels.deconv import CPU_DEFAULT_IMPL, _plain_forward_keep, _separate_grads
+from wnmf_np.kernels.deconv import numba as deconv_numba
+from wnmf_np.kernels.deconv import reference as deconv_reference
+from wnmf_np.kernels.deconv import xp as deconv_xp
+from wnmf_np.kernels.deconv.geometry import check_deconv_operands, factor_shape
 
 OPS = ("forward", "grad_factors", "grad_kernels", "step", "step_shared", "step_phase", "gemms")
 OUT_DIR = Path(__file__).resolve().parent / "out"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 
@@ -14,11 +17,76 @@ import wnmf_np
 from wnmf_np import WNMF, BackendUnavailableError
 from wnmf_np.core import backend as _backend
 
+# ------------------------------------------------------------- only the backend imports CuPy
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "wnmf_np"
 
-def test_import_does_not_import_cupy():
-    code = "import sys, wnmf_np, wnmf_np.datasets, wnmf_np.metrics; print('cupy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+
+def _cupy_imports(source: str) -> list[int]:
+    """Lines of ``source`` that import ``cupy`` / ``cupyx``: import statements (absolute
+    ones: ``from .dense import cupy`` is a package module), ``importlib.import_module`` and
+    ``__import__`` of a literal name."""
+
+    def is_cupy(name):
+        return name is not None and name.split(".")[0] in ("cupy", "cupyx")
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(is_cupy(a.name) for a in node.names):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and is_cupy(node.module):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ("import_module", "__import__") and is_cupy(str(node.args[0].value)):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_cupy_import_scan_finds_every_form():
+    code = "import cupy\nfrom cupyx import scipy\nimportlib.import_module('cupy')\n__import__('cupy.cuda')\n"
+    assert _cupy_imports(code) == [1, 2, 3, 4]
+    assert _cupy_imports("from . import cupy\nfrom .dense import cupy as k\nimport numpy\n") == []
+
+
+def test_only_core_backend_imports_cupy():
+    importers = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := _cupy_imports(path.read_text(encoding="utf-8")))
+    }
+    assert set(importers) == {"wnmf_np/core/backend.py"}, importers
+
+
+def test_importing_and_fitting_on_numpy_never_touches_cupy(tmp_path):
+    """A ``cupy`` that raises on import (and leaves a mark) shadows any real one: importing
+    every module of wnmf_np and running every GPU-relevant fit scenario on NumPy must not
+    import it. This fails with or without CuPy installed."""
+    mark = tmp_path / "cupy_was_imported"
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(
+        f"open({str(mark)!r}, 'w').close()\nraise RuntimeError('wnmf_np imported cupy')\n"
+    )
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        sys.path.insert(0, "bench")
+        import wnmf_np, wnmf_np.datasets, wnmf_np.metrics
+        from wnmf_np.kernels._cuda_registry import registered_kernels
+        from gpu_compile.fits import FITS
+
+        registered_kernels()  # imports every module of the package
+        for fit in FITS.values():
+            fit(np.asarray, "float64")
+        assert "cupy" not in sys.modules
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not mark.exists()
 
 
 def test_auto_follows_numpy_input():
@@ -117,7 +185,7 @@ def test_training_runs_namespace_generic_on_the_standin(monkeypatch):
     fake.__getattr__ = lambda name: getattr(np, name)  # everything else: NumPy's namespace
     monkeypatch.setitem(sys.modules, "cupy", fake)
     from wnmf_np import kernels
-    from wnmf_np.kernels import _cupy
+    from wnmf_np.kernels.dense import cupy as _cupy
 
     monkeypatch.setattr(_cupy, "get_kernel_set", lambda: kernels.get_kernels("numpy", "reference"))
     rng = np.random.default_rng(0)
@@ -211,7 +279,7 @@ def test_no_host_read_inside_the_training_step(monkeypatch, make):
     fake.asarray = _on_device(np.asarray)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     from wnmf_np import kernels
-    from wnmf_np.kernels import _cupy
+    from wnmf_np.kernels.dense import cupy as _cupy
 
     monkeypatch.setattr(_cupy, "get_kernel_set", lambda: kernels.get_kernels("numpy", "reference"))
     X = np.random.default_rng(0).uniform(size=(40, 12))

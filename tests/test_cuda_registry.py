@@ -1,7 +1,7 @@
 """The CUDA kernel registry and the CPU half of the compile check (no CuPy, no GPU).
 
-The package's CuPy code path (the wrappers of ``kernels/_cupy.py``, ``mu_step``'s CuPy
-branch) runs here on the NumPy stand-in of ``bench/gpu_compile/standin.py``, with each
+The package's CuPy code path (the wrappers of ``kernels/dense/cupy.py`` and
+``kernels/mu/cupy.py``) runs here on the NumPy stand-in of ``bench/gpu_compile/standin.py``, with each
 kernel's registered host version in place of the CUDA code: every scenario must equal the
 NumPy fit and keep its arrays "on the device". What CuPy and NVRTC then do with the
 recorded launches is ``bench/gpu_compile_check.py``'s part, run by ``.ci/gpu_compile_check``.
@@ -23,9 +23,11 @@ from gpu_compile import scan  # noqa: E402
 from gpu_compile.fits import FITS, STEPS  # noqa: E402
 from gpu_compile.standin import ArgMeta, DeviceArray, parse_params, reduce_dims, standin_cupy  # noqa: E402
 
-from wnmf_np.kernels import _cupy, _reference  # noqa: E402
 from wnmf_np.kernels._cuda_registry import ElementwiseSpec, register, registered_kernels  # noqa: E402
-from wnmf_np.mu import updates as _mu_updates  # noqa: E402
+from wnmf_np.kernels.dense import cupy as _cupy  # noqa: E402
+from wnmf_np.kernels.dense import reference as _reference  # noqa: E402
+from wnmf_np.kernels.mu import cupy as _mu_cupy  # noqa: E402
+from wnmf_np.kernels.mu import reference as _mu_reference  # noqa: E402
 
 
 def _host(value):
@@ -183,10 +185,10 @@ def test_leaky_host_equals_the_reference(rng):
 def test_mu_step_host_equals_the_reference(rng, gamma):
     F, num, den = rng.uniform(0.0, 1.0, (3, 6, 4))
     den[0, 0] = -1.0  # below eps: the floor applies
-    ref = _mu_updates.mu_step_reference(np, F.copy(), num.copy(), den.copy(), 0.1, 0.2, gamma, 1e-16)
+    ref = _mu_reference.mu_step_reference(np, F.copy(), num.copy(), den.copy(), 0.1, 0.2, gamma, 1e-16)
     got = F.copy()
     num_before = num.copy()
-    _mu_updates._mu_step_host(num, den, 0.1, 0.2, gamma, 1e-16, got)
+    _mu_cupy._mu_step_host(num, den, 0.1, 0.2, gamma, 1e-16, got)
     np.testing.assert_allclose(got, ref, rtol=1e-14)
     np.testing.assert_array_equal(num, num_before)  # the CUDA kernel reads num, it does not write it
 

@@ -93,9 +93,9 @@ def test_every_cuda_kernel_equals_its_host_version_on_real_launches(monkeypatch,
     NumPy host version on host copies of the arguments; the outputs must agree."""
     import cupy
 
-    from wnmf_np.kernels import _cupy
     from wnmf_np.kernels._cuda_registry import ElementwiseSpec, registered_kernels
-    from wnmf_np.mu import updates as _mu_updates
+    from wnmf_np.kernels.dense import cupy as _cupy
+    from wnmf_np.kernels.mu import cupy as _mu_cupy
 
     rtol, atol = (1e-4, 1e-6) if dtype == "float32" else (1e-10, 1e-13)
     launched = set()
@@ -116,12 +116,12 @@ def test_every_cuda_kernel_equals_its_host_version_on_real_launches(monkeypatch,
         return run
 
     monkeypatch.setattr(ElementwiseSpec, "build", checked_build)
-    for cache in (_cupy.get_kernel_set, _mu_updates._cupy_mu_step_kernel):
+    for cache in (_cupy.get_kernel_set, _mu_cupy._cupy_mu_step_kernel):
         cache.cache_clear()
     try:
         for fit in FITS.values():
             fit(cupy.asarray, dtype)
     finally:
-        for cache in (_cupy.get_kernel_set, _mu_updates._cupy_mu_step_kernel):
+        for cache in (_cupy.get_kernel_set, _mu_cupy._cupy_mu_step_kernel):
             cache.cache_clear()
     assert launched == set(registered_kernels())

@@ -78,7 +78,7 @@ def test_fused_row_kernel_equals_reference_and_leaves_other_rows(rng, xp, dtype,
     if loop == "parallel":
         if xp is not np:
             pytest.skip("the loop choice is numba's")
-        from wnmf_np.kernels import _numba
+        from wnmf_np.kernels.dense import numba as _numba
 
         monkeypatch.setattr(_numba, "PARALLEL_MIN_SIZE", 1)
     kernels = get_kernels(backend_name(xp))
@@ -137,7 +137,7 @@ def test_reference_kernel_set_matches_numba_kernel_set(rng):
 @pytest.fixture(params=["serial", "parallel"])
 def loop_kind(request, monkeypatch):
     """Run the numba kernels through both their serial and their prange loops."""
-    from wnmf_np.kernels import _numba
+    from wnmf_np.kernels.dense import numba as _numba
 
     if request.param == "parallel":
         monkeypatch.setattr(_numba, "PARALLEL_MIN_SIZE", 1)

@@ -20,7 +20,7 @@ from wnmf_np.core.losses import LOSSES, LossSpec
 from wnmf_np.core.optim import AdamWConfig
 from wnmf_np.core.regularization import make_l2_weights, objective_value, objective_weights
 from wnmf_np.kernels import KernelSet
-from wnmf_np.kernels import _reference as ref
+from wnmf_np.kernels.dense import reference as ref
 from wnmf_np.metrics import negativity
 from wnmf_np.models.deconv import DeconvModel
 from wnmf_np.models.deep import DeepModel

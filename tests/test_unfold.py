@@ -326,7 +326,7 @@ def test_namespace_generic_path_on_a_cupy_standin(rng, monkeypatch):
     import types
 
     from wnmf_np import kernels
-    from wnmf_np.kernels import _cupy
+    from wnmf_np.kernels.dense import cupy as _cupy
 
     fake = types.ModuleType("cupy")
     fake.ndarray = _DeviceArray

@@ -2,8 +2,8 @@
 
 Inside :func:`standin_cupy`, ``import cupy`` gives a module whose arrays are NumPy arrays of
 the subclass :class:`DeviceArray` and whose ``ElementwiseKernel`` is a :class:`Probe`: so a
-CPU fit runs the package's CuPy code path (the wrappers of ``kernels/_cupy.py``, the CuPy
-branch of ``_mu_updates.mu_step``), and every launch is recorded as a :class:`KernelCall`
+CPU fit runs the package's CuPy code path (the wrappers of ``kernels/dense/cupy.py`` and
+``kernels/mu/cupy.py``), and every launch is recorded as a :class:`KernelCall`
 with the facts CuPy's code generator keys on (dtype, ndim after CuPy's broadcasting and
 dimension reduction, contiguity, 32/64-bit indexing of each argument; the scalar objects),
 then executed by the kernel's NumPy ``host`` version from the registry so the fit goes on.
@@ -269,10 +269,10 @@ def make_module(recorder: list) -> types.ModuleType:
 
 def _kernel_caches():
     """The package's caches of built CuPy kernels (cleared on entering and leaving the stand-in)."""
-    from wnmf_np.kernels import _cupy
-    from wnmf_np.mu import updates as _mu_updates
+    from wnmf_np.kernels.dense import cupy as _cupy
+    from wnmf_np.kernels.mu import cupy as _mu_cupy
 
-    return (_cupy.get_kernel_set, _mu_updates._cupy_mu_step_kernel)
+    return (_cupy.get_kernel_set, _mu_cupy._cupy_mu_step_kernel)
 
 
 @contextlib.contextmanager

@@ -2,11 +2,13 @@
 
 All numerical code in wnmf_np is written once against an array namespace ``xp``
 (``numpy`` or ``cupy``); only the fused kernels differ per backend and are looked up
-in :mod:`wnmf_np.kernels`. The namespace is resolved once at the public boundary
-(estimator ``fit`` / ``transform``) and passed down.
+by backend name in :mod:`wnmf_np.kernels.registry`. The namespace is resolved once at
+the public boundary (estimator ``fit`` / ``transform``) and passed down.
 
-This is the only module that imports CuPy, and it does so lazily: ``import wnmf_np``
-never imports CuPy (a test checks it in a fresh interpreter).
+This is the only module that imports CuPy, and it does so lazily: the CUDA kernel
+modules get the ``cupy`` module from :func:`import_cupy`, and ``import wnmf_np`` or a
+fit on NumPy never imports it (tests/test_backend.py scans every module's imports and
+runs the fits with a ``cupy`` that fails on import).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Backend:
     Attributes
     ----------
     name : {"numpy", "cupy"}
-        Backend name; also the key of the fast kernels in :mod:`wnmf_np.kernels`.
+        Backend name; also the backend key of :mod:`wnmf_np.kernels.registry`.
     xp : module
         The array namespace (``numpy`` or ``cupy``).
     """

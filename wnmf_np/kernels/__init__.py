@@ -1,45 +1,33 @@
-"""Fused kernels behind one interface, looked up per backend.
+"""Kernels: the fused operations behind the models, one family per kind of model.
 
-Each kernel set provides the same in-place operations:
+Layout (each fast implementation beside its reference oracle, one module each)::
 
-``adamw_(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty)``
-    One AdamW step on a whole parameter (see :mod:`wnmf_np.core.optim` for the equations);
-    ``step`` is the new step count t >= 1 used in the bias corrections.
-``adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weight_decay, l2_penalty)``
-    The same on ``param[rows]`` only, with per-row step counts ``steps`` (incremented).
-    ``rows`` must be distinct (every batch is a slice of a permutation): implementations
-    may update the rows concurrently.
-``loss_grad_(name, X, Y, observed, param, n_entries=None) -> value``
-    Loss value (0-d array or float) of :mod:`wnmf_np.core.losses`, overwriting ``Y`` with dL/dY.
-    ``n_entries`` replaces the mean's denominator ``Y.size`` of an unmasked batch (ignored
-    with a mask): for data in a padded layout whose padding has ``X == Y == 0``, which
-    adds nothing to the L1, L2 and Huber losses (not to KL, whose f(0, 0) = ε/2).
-``leaky_grad_mul_(grad, param, eta)``
-    grad ← grad ⊙ φη'(param), in place: the chain rule through the leaky ReLU.
+    kernels/
+        registry.py          the one registry: (family, backend, implementation) -> kernel set
+        dense/               WNMF steps: AdamW, loss + gradient, φη' chain rule
+            reference.py numba.py cupy.py
+        deconv/              transposed convolution and its adjoints
+            geometry.py      shapes, crop, operand checks (shared by every implementation)
+            reference.py xp.py numba.py cupy.py
+        mu/                  element-wise passes of the multiplicative updates
+            reference.py numba.py cupy.py
+        _cuda_registry.py    the CUDA ElementwiseKernel specs (checked by bench/gpu_compile_check.py)
 
-Implementations: ``reference`` (plain array code over any namespace, the test oracle),
-``numba`` (CPU), ``cupy`` (GPU, imported lazily). ``get_kernels(backend_name)`` picks the
-fast set for a backend.
+Kernels import only :mod:`wnmf_np.core` (never the models); CuPy comes from
+:mod:`wnmf_np.core.backend`, the only module that imports it. Look kernel sets up with
+:func:`wnmf_np.kernels.registry.lookup`; :func:`get_kernels` is the dense family's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from .dense import KernelSet
+from .registry import lookup
 
-
-class KernelSet(NamedTuple):
-    """The fused operations of one implementation (see the module docstring)."""
-
-    name: str
-    adamw_: Callable
-    adamw_rows_: Callable
-    loss_grad_: Callable
-    leaky_grad_mul_: Callable
+__all__ = ["KernelSet", "get_kernels", "lookup"]
 
 
 def get_kernels(backend_name: str, impl: str = "fast") -> KernelSet:
-    """Kernel set for ``backend_name`` ("numpy" or "cupy").
+    """The dense WNMF kernel set for ``backend_name`` ("numpy" or "cupy").
 
     Parameters
     ----------
@@ -48,18 +36,4 @@ def get_kernels(backend_name: str, impl: str = "fast") -> KernelSet:
         ``"fast"``: numba on NumPy, CUDA kernels on CuPy. ``"reference"``: the plain array
         code (works on both).
     """
-    if impl == "reference":
-        from . import _reference
-
-        return _reference.KERNELS
-    if impl != "fast":
-        raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}.")
-    if backend_name == "numpy":
-        from . import _numba
-
-        return _numba.KERNELS
-    if backend_name == "cupy":
-        from . import _cupy
-
-        return _cupy.get_kernel_set()
-    raise ValueError(f"no kernels for backend {backend_name!r}.")
+    return lookup("dense", backend_name, impl)

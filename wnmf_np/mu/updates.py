@@ -41,24 +41,23 @@ Shortcuts that avoid the dense ``Y`` when nothing is masked: β = 2 uses
 ``num_W = X @ H.T`` and ``den_W = W @ (H @ H.T)``; β = 1 uses ``den_W = 1 ⊗ H.sum(1)``
 and, for sparse ``X``, evaluates ``Y`` only at the non-zeros of ``X``.
 
-The element-wise step has a plain reference (:func:`mu_step_reference`, the test oracle),
-a fused numba kernel (one pass, no temporaries; serial on purpose: numba's OpenMP workers
-spin after a parallel region and starve the OpenBLAS threads of the next GEMM, which made a
-parallel version 2× slower end to end on 2 cores) and a CuPy
-``ElementwiseKernel`` created lazily on first use.
+The element-wise passes (the step, the residual weights, ``WH`` at the non-zeros) are
+kernels of the ``"mu"`` family of :mod:`wnmf_np.kernels.registry`: a plain reference
+(:mod:`wnmf_np.kernels.mu.reference`, the test oracle), fused numba loops (one pass, no
+temporaries) and a CuPy ``ElementwiseKernel``; :attr:`Problem.kernels` picks them.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels._cuda_registry import ElementwiseSpec, register
+from ..kernels.mu import MUKernels
+from ..kernels.mu.reference import sparse_wh_reference
+from ..kernels.registry import lookup
 
 BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 #: rows per block when the dense residual is evaluated in pieces (bounds temporaries)
@@ -201,198 +200,31 @@ class Problem(NamedTuple):
     def sparse(self) -> bool:
         return sp.issparse(self.X)
 
+    @property
+    def kernels(self) -> MUKernels:
+        """The MU kernels for this problem's backend: fused ones, or the reference if not ``fused``."""
+        return lookup("mu", "numpy" if self.xp is np else "cupy", "fast" if self.fused else "reference")
+
 
 # ------------------------------------------------------------------ element-wise step
-def mu_step_reference(xp, F, num, den, l1, l2, gamma, eps):
-    """``F ← max(F ⊙ (num / max(den + l1 + l2 F, eps))^γ, eps)`` in place (the oracle).
-
-    ``num`` is overwritten. All arrays share one shape; scalars are Python floats.
-    """
-    den = den + l1
-    if l2:
-        den += l2 * F
-    xp.maximum(den, eps, out=den)
-    xp.divide(num, den, out=num)
-    if gamma != 1.0:
-        xp.power(num, gamma, out=num)
-    F *= num
-    xp.maximum(F, eps, out=F)
-    return F
-
-
-@numba.njit(cache=True)
-def _mu_step_numba(F, num, den, l1, l2, gamma, eps):  # pragma: no cover - compiled
-    """One fused pass of :func:`mu_step_reference` over C-contiguous 2-D arrays."""
-    n, k = F.shape
-    for i in range(n):
-        for j in range(k):
-            f = F[i, j]
-            d = den[i, j] + l1
-            d += l2 * f
-            if d < eps:
-                d = eps
-            ratio = num[i, j] / d
-            if gamma != 1.0:
-                ratio = ratio**gamma
-            f = f * ratio
-            F[i, j] = f if f > eps else eps
-
-
-def _mu_step_host(num, den, l1, l2, gamma, eps, F):
-    """NumPy meaning of the CUDA kernel ``wnmf_mu_step`` (same arguments, ``F`` updated in place;
-    NaN handling as in CUDA's comparisons, where it differs from ``np.maximum``)."""
-    d = den + l1
-    d = d + l2 * F
-    d = np.where(d < eps, eps, d)
-    ratio = num / d
-    if gamma != 1:
-        ratio = ratio**gamma
-    f = F * ratio
-    F[...] = np.where(f > eps, f, eps)
-
-
-MU_STEP = register(
-    ElementwiseSpec(
-        "wnmf_mu_step",
-        "T num, T den, T l1, T l2, T gamma, T eps",
-        "T F",
-        """
-        T d = den + l1;
-        d += l2 * F;
-        d = d < eps ? eps : d;
-        T ratio = num / d;
-        if (gamma != (T)1) ratio = pow(ratio, gamma);
-        T f = F * ratio;
-        F = f > eps ? f : eps;
-        """,
-        _mu_step_host,
-    )
-)
-
-
-@lru_cache(maxsize=1)
-def _cupy_mu_step_kernel():
-    """CuPy version of the fused step, compiled on first use (never at import)."""
-    import cupy  # noqa: PLC0415  (lazy on purpose: importing wnmf_np never imports CuPy)
-
-    return MU_STEP.build(cupy)
-
-
 def mu_step(prob: Problem, F, num, den, l1: float, l2: float):
-    """Dispatch the element-wise MU step to the reference or the fused kernel (in place)."""
-    xp = prob.xp
-    gamma, eps = prob.gamma, prob.eps
-    if not prob.fused:
-        return mu_step_reference(xp, F, num, den, l1, l2, gamma, eps)
-    t = F.dtype.type  # scalars in the array dtype keep the float32 path in float32
-    if xp is np:
-        num = np.ascontiguousarray(num)
-        den = np.ascontiguousarray(den)
-        _mu_step_numba(F, num, den, t(l1), t(l2), t(gamma), t(eps))
-    else:  # pragma: no cover - needs a GPU
-        _cupy_mu_step_kernel()(num, den, t(l1), t(l2), t(gamma), t(eps), F)
-    return F
+    """The element-wise MU step of :attr:`Problem.kernels`, in place (see
+    :func:`wnmf_np.kernels.mu.reference.mu_step_reference`)."""
+    return prob.kernels.mu_step(prob.xp, F, num, den, l1, l2, prob.gamma, prob.eps)
 
 
 # --------------------------------------------------- residual weights (dense Y = WH)
-def beta_weights_reference(xp, X, Y, beta, eps, mask=None):
-    """Numerator and denominator weights ``(Q, P)`` of the MU, from ``Y = WH``.
-
-    ``Q = M ⊙ X ⊙ Y^(β-2)`` and ``P = M ⊙ Y^(β-1)``; ``Y`` (n_samples, n_features) is
-    overwritten. For β = 1, ``P`` is ``M`` (or None without a mask: a column sum then
-    replaces ``P @ H.T``); for β = 2, ``Q`` is ``X`` itself.
-    """
-    if beta == 2.0:
-        if mask is not None:
-            Y *= mask
-        return X, Y
-    xp.maximum(Y, eps, out=Y)
-    if beta == 1.0:
-        xp.divide(X, Y, out=Y)  # X is 0 where missing, so Q needs no mask
-        return Y, (None if mask is None else mask.astype(X.dtype))
-    P = Y ** (beta - 1.0)
-    Q = P / Y
-    Q *= X
-    if mask is not None:
-        P *= mask
-        Q *= mask
-    return Q, P
-
-
-@numba.njit(cache=True)
-def _kl_ratio_numba(X, Y, eps):  # pragma: no cover - compiled
-    """``Y ← X / max(Y, eps)`` in one pass."""
-    n, m = X.shape
-    for i in range(n):
-        for j in range(m):
-            y = Y[i, j]
-            Y[i, j] = X[i, j] / (y if y > eps else eps)
-
-
-@numba.njit(cache=True)
-def _beta_weights_numba(X, Y, P, beta, eps):  # pragma: no cover - compiled
-    """``P ← max(Y, eps)^(β-1)`` and ``Y ← X ⊙ max(Y, eps)^(β-2)`` in one pass."""
-    n, m = X.shape
-    for i in range(n):
-        for j in range(m):
-            y = Y[i, j]
-            y = y if y > eps else eps
-            p = y ** (beta - 1.0)
-            P[i, j] = p
-            Y[i, j] = X[i, j] * (p / y)
-
-
 def beta_weights(prob: Problem, X, Y):
-    """:func:`beta_weights_reference` with the fused numba pass when it applies."""
-    xp, beta, eps, mask = prob.xp, prob.beta, prob.eps, prob.mask
-    if not (prob.fused and xp is np and beta != 2.0):
-        return beta_weights_reference(xp, X, Y, beta, eps, mask)
-    t = Y.dtype.type
-    if beta == 1.0:
-        _kl_ratio_numba(X, Y, t(eps))
-        return Y, (None if mask is None else mask.astype(X.dtype))
-    P = np.empty_like(Y)
-    _beta_weights_numba(X, Y, P, t(beta), t(eps))
-    if mask is not None:
-        P *= mask
-        Y *= mask
-    return Y, P
+    """The weights ``(Q, P)`` of :func:`wnmf_np.kernels.mu.reference.beta_weights_reference`,
+    computed by :attr:`Problem.kernels`."""
+    return prob.kernels.beta_weights(prob.xp, X, Y, prob.beta, prob.eps, prob.mask)
 
 
 # ----------------------------------------------------- sparse X: WH at the non-zeros
-def sparse_wh_reference(X, W, H, block: int = 1 << 16):
-    """``(W @ H)[i, j]`` for every stored entry ``(i, j)`` of the CSR matrix ``X``."""
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = np.empty(X.nnz, dtype=W.dtype)
-    Ht = H.T
-    for s in range(0, X.nnz, block):
-        e = min(s + block, X.nnz)
-        out[s:e] = np.einsum("ij,ij->i", W[rows[s:e]], Ht[X.indices[s:e]])
-    return out
-
-
-@numba.njit(cache=True)
-def _sparse_wh_numba(indptr, indices, W, Ht, out):  # pragma: no cover - compiled
-    """Dot products ``W[i] · Ht[j]`` at the stored entries of a CSR matrix."""
-    n = indptr.shape[0] - 1
-    k = W.shape[1]
-    for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            acc = W[i, 0] * Ht[j, 0]
-            for c in range(1, k):
-                acc += W[i, c] * Ht[j, c]
-            out[p] = acc
-
-
 def sparse_kl_ratio(prob: Problem, W, H):
     """CSR matrix with the pattern of ``X`` holding ``X / max(WH, eps)`` (β = 1)."""
     X = prob.X
-    if prob.fused:
-        vals = np.empty(X.nnz, dtype=W.dtype)
-        _sparse_wh_numba(X.indptr, X.indices, W, np.ascontiguousarray(H.T), vals)
-    else:
-        vals = sparse_wh_reference(X, W, H)
+    vals = prob.kernels.sparse_wh(X, W, H)
     np.maximum(vals, prob.eps, out=vals)
     np.divide(X.data, vals, out=vals)
     return sp.csr_matrix((vals, X.indices, X.indptr), shape=X.shape)

@@ -1,6 +1,6 @@
-"""numba CPU deconvolution kernels: the GEMMs of :mod:`.deconv_xp` as explicit loops.
+"""numba CPU deconvolution kernels: the GEMMs of :mod:`.xp` as explicit loops.
 
-The kernels work in the same *phase space* as :mod:`.deconv_xp` (kernel index
+The kernels work in the same *phase space* as :mod:`.xp` (kernel index
 ``u = a*s + u'``, full-output row ``R = s*P + u'``), where every inner loop runs over a
 contiguous row (an axpy that LLVM vectorises)::
 
@@ -10,12 +10,12 @@ contiguous row (an axpy that LLVM vectorises)::
     grad_factors   dF[c, p, q]          = Σ_{i,a,b,u',v'} K[i, c, a*s+u', b*s+v'] Gph[i, u', v', p+a, q+b]
 
 The crop between phase space and the image (``Z -> Y`` and ``G -> Gph``) reuses the
-strided slice copies of :mod:`.deconv_xp`, so both modules share one crop convention
-(:func:`wnmf_np.models.deconv_ops.output_crop`).
+strided slice copies of :mod:`.xp`, so both modules share one crop convention
+(:func:`wnmf_np.kernels.deconv.geometry.output_crop`).
 
 Measured at ORL size these loops are several times slower than the single BLAS GEMM
-of :mod:`.deconv_xp` (the contraction over ``r`` is a matrix product, and BLAS blocks it
-for registers and caches), so ``get_deconv_kernels("numpy")`` uses ``deconv_xp``; see
+of :mod:`.xp` (the contraction over ``r`` is a matrix product, and BLAS blocks it
+for registers and caches), so ``get_deconv_kernels("numpy")`` uses ``xp``; see
 docs/deconv_kernels.md. They are kept as the explicit-loop CPU implementation behind
 the common interface and as a second, independent check of the xp path.
 
@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from ..models.deconv_ops import check_deconv_operands, result_dtype
-from .deconv_xp import _image_to_phase, _phase_to_image
+from .geometry import check_deconv_operands, result_dtype
+from .xp import _image_to_phase, _phase_to_image
 
 # Serial loops: measured on the 2-core machine, prange over the batch (or channels)
 # gained little alone and lost badly when OpenBLAS threads of the surrounding GEMMs (or
@@ -143,7 +143,7 @@ def forward(F, K, out_shape, stride, *, loops: Loops | None = None) -> np.ndarra
     Returns
     -------
     Y : ndarray of shape (b, h, w), C-contiguous
-        Same values as :func:`wnmf_np.kernels.deconv_reference.forward`.
+        Same values as :func:`wnmf_np.kernels.deconv.reference.forward`.
     """
     F, K = np.asarray(F), np.asarray(K)
     g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)

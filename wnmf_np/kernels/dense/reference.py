@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ..core.activations import leaky_relu_grad
-from ..core.losses import LOSSES
-from ..core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
+from ...core.activations import leaky_relu_grad
+from ...core.losses import LOSSES
+from ...core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
 from . import KernelSet
 
 

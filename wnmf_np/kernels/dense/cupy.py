@@ -11,10 +11,10 @@ import functools
 
 import numpy as np
 
-from ..core.backend import import_cupy
+from ...core.backend import import_cupy
+from .._cuda_registry import ElementwiseSpec, register
 from . import KernelSet
-from ._cuda_registry import ElementwiseSpec, register
-from ._reference import loss_grad_ as _reference_loss_grad
+from .reference import loss_grad_ as _reference_loss_grad
 
 _ADAMW_BODY = """
     T gi = g + (T)(2.0 * l2) * p;

@@ -1,4 +1,4 @@
-"""CuPy deconvolution kernels: the array-generic path of :mod:`.deconv_xp` on the GPU.
+"""CuPy deconvolution kernels: the array-generic path of :mod:`.xp` on the GPU.
 
 The work is one cuBLAS GEMM per call plus a few slice copies per phase, so there is
 nothing a hand-written CUDA kernel would clearly win on ORL-sized problems except the
@@ -7,13 +7,13 @@ on the machines this library is developed on (tests are marked ``gpu`` and skipp
 without CuPy). Host arrays are moved to the device; results stay on the device.
 
 CuPy is imported inside the functions only: importing this module never imports CuPy.
-Layouts and the crop: see :mod:`wnmf_np.models.deconv_ops`.
+Layouts and the crop: see :mod:`wnmf_np.kernels.deconv.geometry`.
 """
 
 from __future__ import annotations
 
-from ..core.backend import import_cupy
-from . import deconv_xp
+from ...core.backend import import_cupy
+from . import xp as xp_kernels
 
 
 def forward(F, K, out_shape, stride):
@@ -33,7 +33,7 @@ def forward(F, K, out_shape, stride):
     Y : cupy.ndarray of shape (b, h, w)
     """
     cp = import_cupy()
-    return deconv_xp.forward(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
+    return xp_kernels.forward(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
 
 
 def grad_factors(G, K, in_shape, stride):
@@ -52,7 +52,7 @@ def grad_factors(G, K, in_shape, stride):
     dF : cupy.ndarray of shape (r, hi, wi)
     """
     cp = import_cupy()
-    return deconv_xp.grad_factors(cp.asarray(G), cp.asarray(K), in_shape, stride, xp=cp)
+    return xp_kernels.grad_factors(cp.asarray(G), cp.asarray(K), in_shape, stride, xp=cp)
 
 
 def grad_kernels(G, F, stride):
@@ -69,36 +69,36 @@ def grad_kernels(G, F, stride):
     dK : cupy.ndarray of shape (b, r, 2s, 2s)
     """
     cp = import_cupy()
-    return deconv_xp.grad_kernels(cp.asarray(G), cp.asarray(F), stride, xp=cp)
+    return xp_kernels.grad_kernels(cp.asarray(G), cp.asarray(F), stride, xp=cp)
 
 
 def forward_keep(F, K, out_shape, stride):
-    """:func:`forward` plus the GEMM operands for :func:`grads` (see ``deconv_xp.forward_keep``)."""
+    """:func:`forward` plus the GEMM operands for :func:`grads` (see :func:`.xp.forward_keep`)."""
     cp = import_cupy()
-    return deconv_xp.forward_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
+    return xp_kernels.forward_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
 
 
 def grads(G, F, K, stride, *, need=("F", "K"), operands=None):
-    """Both adjoints from one gather of ``G`` into phase space (see ``deconv_xp.grads``)."""
+    """Both adjoints from one gather of ``G`` into phase space (see :func:`.xp.grads`)."""
     cp = import_cupy()
-    return deconv_xp.grads(cp.asarray(G), cp.asarray(F), cp.asarray(K), stride, need=need, operands=operands, xp=cp)
+    return xp_kernels.grads(cp.asarray(G), cp.asarray(F), cp.asarray(K), stride, need=need, operands=operands, xp=cp)
 
 
 def to_phase(images, out_shape, stride):
-    """Rows of images in the phase layout (see ``deconv_xp.to_phase``)."""
+    """Rows of images in the phase layout (see :func:`.xp.to_phase`)."""
     cp = import_cupy()
-    return deconv_xp.to_phase(cp.asarray(images), out_shape, stride, xp=cp)
+    return xp_kernels.to_phase(cp.asarray(images), out_shape, stride, xp=cp)
 
 
 def forward_phase_keep(F, K, out_shape, stride):
-    """:func:`forward_keep` in the phase layout (see ``deconv_xp.forward_phase_keep``)."""
+    """:func:`forward_keep` in the phase layout (see :func:`.xp.forward_phase_keep`)."""
     cp = import_cupy()
-    return deconv_xp.forward_phase_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
+    return xp_kernels.forward_phase_keep(cp.asarray(F), cp.asarray(K), out_shape, stride, xp=cp)
 
 
 def grads_phase(Gph, F, K, out_shape, stride, *, need=("F", "K"), operands=None):
-    """:func:`grads` for a phase-layout gradient (see ``deconv_xp.grads_phase``)."""
+    """:func:`grads` for a phase-layout gradient (see :func:`.xp.grads_phase`)."""
     cp = import_cupy()
-    return deconv_xp.grads_phase(
+    return xp_kernels.grads_phase(
         cp.asarray(Gph), cp.asarray(F), cp.asarray(K), out_shape, stride, need=need, operands=operands, xp=cp
     )

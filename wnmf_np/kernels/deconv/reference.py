@@ -2,21 +2,21 @@
 
 Each function builds (or reads) the *full* transposed-convolution output of
 ``(hi + 1) * s`` rows and ``(wi + 1) * s`` columns patch by patch, exactly as the
-definition reads, and crops it with :func:`wnmf_np.models.deconv_ops.output_crop`::
+definition reads, and crops it with :func:`wnmf_np.kernels.deconv.geometry.output_crop`::
 
     full[i, s*p + u, s*q + v] += Σ_c F[c, p, q] K[i, c, u, v]      (p < hi, q < wi, u, v < 2s)
     Y = full[:, top : top + h, left : left + w]
 
 The adjoints zero-pad ``G`` back to the full size and read the same patches. NumPy
 only; no speed is attempted beyond vectorising over the batch and channels of a patch.
-Layouts: see :mod:`wnmf_np.models.deconv_ops`.
+Layouts: see :mod:`wnmf_np.kernels.deconv.geometry`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..models.deconv_ops import check_deconv_operands, output_crop, result_dtype
+from .geometry import check_deconv_operands, output_crop, result_dtype
 
 
 def _full_shape(g) -> tuple[int, int]:

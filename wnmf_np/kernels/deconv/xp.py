@@ -19,7 +19,7 @@ array before the GEMM instead of four shifted additions of the large
 ``(b, 2s, 2s, hi, wi)`` product after it; the GEMM has the same flop count either way
 but writes about 4x less memory. Both orders were measured (docs/deconv_kernels.md).
 ``Z`` is then copied into the image in ``s * s`` strided slices, one per phase, which
-also performs the crop (:func:`wnmf_np.models.deconv_ops.phase_map`).
+also performs the crop (:func:`wnmf_np.kernels.deconv.geometry.phase_map`).
 
 The adjoints run the same steps backwards: ``G`` is gathered into phase space
 (zero where the crop cut), then
@@ -29,7 +29,7 @@ The adjoints run the same steps backwards: ``G`` is gathered into phase space
   ``(r, hi, wi)`` blocks are added (the overlap-add, on the small array).
 
 All GEMM operands are C-contiguous or plain transposed views, which BLAS takes with a
-transpose flag (no copy). Layouts and the crop: see :mod:`wnmf_np.models.deconv_ops`.
+transpose flag (no copy). Layouts and the crop: see :mod:`wnmf_np.kernels.deconv.geometry`.
 
 In a training step, :func:`forward_keep` hands ``Kmat`` and ``Fshift`` to :func:`grads`,
 which gathers ``G`` into phase space once for both adjoints: per step that is one
@@ -43,8 +43,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.backend import namespace_of
-from ..models.deconv_ops import (
+from ...core.backend import namespace_of
+from .geometry import (
     DeconvGeometry,
     check_deconv_operands,
     factor_shape,
