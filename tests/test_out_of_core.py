@@ -9,6 +9,8 @@ import pytest
 
 from wnmf_np import WNMF
 from wnmf_np.core.backend import resolve_backend
+from wnmf_np.mu.chunked import ChunkedMatrix
+from wnmf_np.training.blocks import BlockReader
 from wnmf_np.training.data import OutOfCoreData, is_out_of_core
 
 
@@ -90,6 +92,49 @@ def test_out_of_core_validation_streams_and_rejects_bad_values(tmp_path):
     assert np.isfinite(model.components_).all()
     with pytest.raises(ValueError, match="mask"):
         WNMF(2, max_epochs=1).fit(mm, mask=np.ones((50, 4), bool))
+
+
+def test_block_reader_gathers_rows_in_the_order_asked_and_converts(tmp_path):
+    X = _memmap(tmp_path, 50, 6, dtype=np.float64)
+    reader = BlockReader(X)
+    rows = np.array([40, 3, 17, 4])
+    out = reader.gather(rows, np.float32)
+    assert out.dtype == np.float32 and out.shape == (4, 6)
+    np.testing.assert_array_equal(out, np.asarray(X)[rows].astype(np.float32))
+    blocks = list(reader.blocks(16, np.float64))
+    assert [(a, b) for a, b, _ in blocks] == [(0, 16), (16, 32), (32, 48), (48, 50)]
+    np.testing.assert_array_equal(np.concatenate([blk for _, _, blk in blocks]), np.asarray(X))
+    with pytest.raises(ValueError, match="2-D"):
+        BlockReader(np.zeros(3))
+
+
+def test_one_block_reader_serves_the_wnmf_source_and_the_mu_products(tmp_path, monkeypatch):
+    """Both out-of-core consumers read storage through :class:`BlockReader` (and nothing
+    else): the WNMF data source for validation and batches, ChunkedMatrix for products."""
+    X = _memmap(tmp_path, 120, 8, dtype=np.float64)
+    dense = np.asarray(X)
+    counts = {"read": 0, "gather": 0}
+    for name in counts:
+        original = getattr(BlockReader, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(BlockReader, name, counted)
+    source = OutOfCoreData(X, resolve_backend("numpy"), np.float64)
+    assert counts["read"] >= 1  # the validation pass
+    X_b, _ = source.take(np.array([7, 2]))
+    np.testing.assert_array_equal(X_b, dense[[7, 2]])
+    assert counts["gather"] == 1
+    before = counts["read"]
+    chunked = ChunkedMatrix(X, np.float64)
+    chunked.block = 50  # three row blocks
+    B, A = np.random.default_rng(0).uniform(size=(8, 3)), np.random.default_rng(1).uniform(size=(3, 120))
+    np.testing.assert_allclose(chunked @ B, dense @ B, rtol=1e-12)
+    np.testing.assert_allclose(A @ chunked, A @ dense, rtol=1e-12)
+    assert chunked.sum() == pytest.approx(dense.sum(), rel=1e-12)
+    assert counts["read"] - before == 9  # three blocks for each of the three passes
 
 
 def test_is_out_of_core_detection(tmp_path):

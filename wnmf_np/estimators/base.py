@@ -3,6 +3,14 @@
 Subclasses provide the model (its forward/backward pair and parameter shapes) and how
 latents are read off; parameter validation, data checks, backend choice, the training
 driver and the sklearn API live here.
+
+One ``fit``: :meth:`BaseWNMF._fit_context` validates the parameters, prepares the data
+once (:meth:`BaseWNMF._prepare`, the one place X becomes a data source), builds the model
+and the :class:`~wnmf_np.training.driver.TrainConfig` and returns a
+:class:`~wnmf_np.training.context.FitContext`; ``_fit`` initialises (or resumes) the
+parameters and the training state, hands the context to the driver
+(:func:`wnmf_np.training.driver.train`) and stores what it returns (:meth:`BaseWNMF._store`).
+``partial_fit`` (:mod:`wnmf_np.estimators.streaming`) and ``transform`` go the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +29,6 @@ from ..core.schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, mak
 from ..core.threads import check_n_threads, limit_threads
 from ..core.validation import (
     NAN_POLICIES,
-    check_data,
     check_dtype,
     check_feature_names,
     check_float,
@@ -32,9 +39,9 @@ from ..core.validation import (
     record_feature_names,
     resolve_dtype,
 )
-from ..kernels import get_kernels
 from ..metrics import negativity
-from ..training.data import InMemoryData, OutOfCoreData, SumOfSquares, data_mean, is_out_of_core, observed_count
+from ..training.context import FitContext
+from ..training.data import SumOfSquares, data_source
 from ..training.driver import H_UPDATES, TrainConfig, train
 from .persistence import CheckpointMixin
 from .streaming import StreamingMixin
@@ -117,10 +124,13 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
 
     def _train_config(
         self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
-        *, model=None, n_features: int | None = None, n_entries: int | None = None,
+        *, model=None, n_features: int | None = None, n_entries: int | None = None, streaming: bool = False,
+        trainable: tuple | None = None,
     ) -> TrainConfig:
         """The driver's configuration; ``model``, ``n_features`` and ``n_entries`` (observed
-        entries of X) size the λ weights of the objective forms (:mod:`wnmf_np.core.regularization`)."""
+        entries of X) size the λ weights of the objective forms (:mod:`wnmf_np.core.regularization`).
+        ``streaming`` (``partial_fit``): a constant learning rate (no horizon to anneal
+        towards) and no early stopping. ``trainable``: the parameters to update (None: all)."""
         steps_per_epoch = -(-n_samples // min(int(self.batch_size), n_samples))  # as the driver batches
         optimizer = AdamWConfig(
             lr=float(self.lr),
@@ -134,6 +144,10 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         n_entries = n_samples * n_features if n_entries is None else n_entries
         l2 = make_l2_weights(self.l2_mode, resolve_l2(self.l2, self.loss, self._auto_l2), model, shapes, n_entries)
         param = {"huber": float(self.huber_delta), "kl": KL_EPS}.get(self.loss, 0.0)
+        if streaming:
+            lr_schedule = make_lr_schedule("constant", 1)
+        else:
+            lr_schedule = make_lr_schedule(self.lr_schedule, max_epochs if row_independent else max_epochs * steps_per_epoch)
         return TrainConfig(
             loss=LossSpec(self.loss, param),
             optimizer=optimizer,
@@ -141,22 +155,25 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
             batch_size=int(self.batch_size),
             max_epochs=max_epochs,
             eta_schedule=eta_schedule,
-            lr_schedule=make_lr_schedule(self.lr_schedule, max_epochs if row_independent else max_epochs * steps_per_epoch),
+            lr_schedule=lr_schedule,
             row_independent=row_independent,
             loss_reduction=getattr(self, "loss_reduction", "mean"),
             h_update=self.h_update,
             latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
             tol=float(self.tol),
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=None if streaming else self.n_iter_no_change,
             verbose=int(self.verbose),
             callback=self.callback,
             label=label,
+            trainable=trainable,
         )
 
     def _prepare(self, X, mask, *, reset: bool):
-        """Validate data; returns (backend, X, observed).
+        """Validate the parameters and the data; returns (backend, data source).
 
-        A fit (``reset``) works in ``dtype``, or with ``dtype=None`` in X's own precision
+        The one place X becomes a data source (:func:`wnmf_np.training.data.data_source`:
+        in memory or out of core, validated, on its backend). A fit (``reset``) works in
+        ``dtype``, or with ``dtype=None`` in X's own precision
         (:func:`wnmf_np.core.validation.resolve_dtype`); everything after it (``transform``,
         ``partial_fit``, ``fit(resume=True)``) in the precision the model was fitted in.
         """
@@ -169,27 +186,46 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
             dtype = self.params_[self.model_.sample_param].dtype.type
         original = X
         backend = resolve_backend(self.backend, X)
-        if is_out_of_core(X):
-            if mask is not None:
-                raise ValueError("mask is not supported with out-of-core X; mark missing entries as NaN and use nan_policy='omit'.")
-            X = OutOfCoreData(X, backend, dtype, nan_policy=self.nan_policy, non_negative=self.loss == "kl")
-            observed = None
-        else:
-            X, observed = check_data(X, backend, dtype, nan_policy=self.nan_policy, mask=mask,
-                                     non_negative=self.loss == "kl")  # fmt: skip
-        self._check_features(X, reset)
+        data = data_source(X, backend, dtype, mask=mask, nan_policy=self.nan_policy, non_negative=self.loss == "kl")
+        self._check_features(data, reset)
         if reset:  # the column names of a DataFrame X, once X passed its checks
             record_feature_names(self, original)
-        return backend, X, observed
+        return backend, data
 
-    def _check_features(self, X, reset: bool) -> None:
+    def _check_features(self, data, reset: bool) -> None:
         if not reset:
             check_is_fitted(self)
-            if X.shape[1] != self.n_features_in_:
+            if data.shape[1] != self.n_features_in_:
                 raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"X has {data.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
+
+    def _fit_context(self, X, mask, *, reset: bool, streaming: bool = False) -> FitContext:
+        """The context of a ``fit`` (``reset``), ``fit(resume=True)`` or, with ``streaming``,
+        a ``partial_fit``: the data prepared once, the model and the training configuration.
+
+        A fit runs ``max_epochs`` epochs along the η schedule; a ``partial_fit`` one epoch
+        at the schedule's final η, at a constant learning rate and without early stopping.
+        """
+        backend, data = self._prepare(X, mask, reset=reset)
+        n_samples, n_features = data.shape
+        self._validate_extra(n_features)
+        if not streaming:
+            checkpoint_every = getattr(self, "checkpoint_every", None)
+            if checkpoint_every is not None:
+                check_int("checkpoint_every", checkpoint_every, low=1)
+                if getattr(self, "checkpoint_path", None) is None:
+                    raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
+        model = self._make_model(n_features)
+        max_epochs = int(self.max_epochs)
+        eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), max_epochs)
+        if streaming:  # partial_fit trains at the final η of the configured schedule
+            eta_schedule = make_eta_schedule("constant", float(eta_schedule(max_epochs - 1)), 1)
+        label = "partial_fit" if streaming else "fit"
+        config = self._train_config(1 if streaming else max_epochs, n_samples, eta_schedule, label, model=model,
+                                    n_features=n_features, n_entries=data.n_observed, streaming=streaming)  # fmt: skip
+        return FitContext(backend, data, model, config)
 
     # ----------------------------------------------------------------- fit
     def fit(self, X, y=None, *, mask=None, resume=False):
@@ -234,48 +270,33 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
     def _fit(self, X, mask, resume=False):
         if resume and not hasattr(self, "train_state_"):
             raise ValueError("resume=True needs an unfinished fit: fit first, or load a checkpoint.")
-        backend, X, observed = self._prepare(X, mask, reset=not resume)
-        n_samples, n_features = X.shape
-        self._validate_extra(n_features)
-        checkpoint_every = getattr(self, "checkpoint_every", None)
-        if checkpoint_every is not None:
-            check_int("checkpoint_every", checkpoint_every, low=1)
-            if getattr(self, "checkpoint_path", None) is None:
-                raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
-        model = self._make_model(n_features)
+        ctx = self._fit_context(X, mask, reset=not resume)
+        n_samples, n_features = ctx.shape
         if resume:
-            params, state, rng = self._resumable_state(n_samples, backend)
+            params, state, rng = self._resumable_state(ctx)
         else:
             rng = check_random_state_seed(self.random_state)
-            params = self._init_params(model, n_samples, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
-            state = None
-        eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))
-        config = self._train_config(int(self.max_epochs), n_samples, eta_schedule, "fit", model=model,
-                                    n_features=n_features, n_entries=observed_count(X, observed))  # fmt: skip
-        live = {}  # the driver puts its TrainState here as soon as it exists
-        config.callback = self._checkpointing_callback(
-            config.callback, live, model, params, X, observed, backend, eta_schedule
-        )
-        kernels = get_kernels(backend.name)
+            params = self._init_params(ctx.model, n_samples, n_features, rng, ctx.data.mean(), ctx.dtype, ctx.backend)
+            state = ctx.new_state(params)
         self._rng = rng
         try:
-            state = train(model, params, X, observed, config, backend, kernels, rng, trainable=tuple(params),
-                          state=state, on_state=live.update)  # fmt: skip
+            train(ctx, params, state, rng, on_epoch=self._checkpoint_hook(ctx, params))
         except KeyboardInterrupt:
             # never lose work: keep what was reached so that fit(X, resume=True) continues it
-            if "state" in live:
-                self._finish(model, params, live["state"], X, observed, backend, eta_schedule)
+            self._store(ctx, params, state)
             raise
-        self._finish(model, params, state, X, observed, backend, eta_schedule)
-        if getattr(self, "checkpoint_path", None) is not None and checkpoint_every is not None:
+        self._store(ctx, params, state)
+        if getattr(self, "checkpoint_path", None) is not None and getattr(self, "checkpoint_every", None) is not None:
             self.save(self.checkpoint_path)
         return self
 
-    def _resumable_state(self, n_samples, backend):
+    def _resumable_state(self, ctx: FitContext):
+        """(params on the context's backend, the saved TrainState, the batch-order generator)."""
+        n_samples = ctx.shape[0]
         n_saved = self.params_[self.model_.sample_param].shape[0]
         if n_saved != n_samples:
             raise ValueError(f"resume=True needs the same data: the saved state has {n_saved} samples, X has {n_samples}.")
-        self._check_model_unchanged(self._make_model(self.n_features_in_), n_samples, "fit(resume=True)")
+        self._check_model_unchanged(ctx.model, n_samples, "fit(resume=True)")
         if self.train_state_.step_interrupted:
             warnings.warn(
                 "resuming a fit that was interrupted inside a training step (a second Ctrl-C): the step's partial "
@@ -285,25 +306,21 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
                 stacklevel=4,
             )
         rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
-        params = {k: backend.asarray(v) for k, v in self.params_.items()}
+        params = {k: ctx.backend.asarray(v) for k, v in self.params_.items()}
         return params, self.train_state_, rng
 
-    def _checkpointing_callback(self, user_callback, live, model, params, X, observed, backend, eta_schedule):
+    def _checkpoint_hook(self, ctx: FitContext, params: dict):
+        """The driver's epoch hook writing a checkpoint every ``checkpoint_every`` epochs (or None)."""
         every = getattr(self, "checkpoint_every", None)
         if every is None:
-            return user_callback
+            return None
 
-        def callback(epoch, info):
-            if epoch % every == 0:
-                self._finish(model, params, live["state"], X, observed, backend, eta_schedule, quick=True)
+        def checkpoint(state):
+            if state.epoch % every == 0:
+                self._store(ctx, params, state, quick=True)
                 self.save(self.checkpoint_path)
-            return user_callback(epoch, info) if user_callback is not None else None
 
-        return callback
-
-    def _finish(self, model, params, state, X, observed, backend, eta_schedule, quick=False):
-        self.final_eta_ = float(eta_schedule(max(state.epoch - 1, 0)))
-        self._store(model, params, state, X, observed, backend, quick=quick)
+        return checkpoint
 
     def _init_params(self, model, n_samples, n_features, rng, data_mean, dtype, backend: Backend) -> dict:
         from ..core.init import init_factor, resolve_init
@@ -316,17 +333,27 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
             params[name] = backend.asarray(host)
         return params
 
-    def _store(self, model, params, state, X, observed, backend, quick=False):
-        self.model_ = model
+    def _store(self, ctx: FitContext, params: dict, state, quick: bool = False, error_latents=None):
+        """Keep what training reached as the fitted attributes.
+
+        ``quick`` (a mid-training checkpoint) skips the full-data pass of
+        ``reconstruction_err_`` (it is recomputed at the end); ``error_latents``: the
+        latents of ``ctx.data``'s rows when they are not the first rows of ``params``
+        (``partial_fit``: the last ones).
+        """
+        self.model_ = ctx.model
         self.params_ = params
         self.train_state_ = state
-        self.backend_ = backend.name
-        self.n_features_in_ = X.shape[1]
+        self.final_eta_ = state.eta
+        self.backend_ = ctx.backend.name
+        self.n_features_in_ = ctx.shape[1]
         self.n_iter_ = state.epoch
         self.loss_curve_ = list(state.loss_curve)
-        # a mid-training checkpoint skips the full-data pass (it is recomputed at the end)
-        self.reconstruction_err_ = float("nan") if quick else self._reconstruction_error(X, observed, backend)
-        self._set_derived(backend)
+        if quick:
+            self.reconstruction_err_ = float("nan")
+        else:
+            self.reconstruction_err_ = self._reconstruction_error(ctx.data, ctx.backend, H=error_latents)
+        self._set_derived(ctx.backend)
         self.negativity_ = {name: negativity(A) for name, A in self._factors().items()}
 
     def _factors(self) -> dict:
@@ -352,18 +379,15 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
     def _set_derived(self, backend) -> None:
         """Fitted attributes computed from ``params_`` (components, latents); subclass hook."""
 
-    def _dtype(self, X):
-        return X.dtype if isinstance(X, OutOfCoreData) else X.dtype.type
-
-    def _reconstruction_error(self, X, observed, backend: Backend, H=None) -> float:
-        """Frobenius norm of the residual over observed entries, computed in row blocks
-        (without overflow, :class:`wnmf_np.training.data.SumOfSquares`); ``H``: the latents of X's
-        rows (default: those of the training samples)."""
+    def _reconstruction_error(self, data, backend: Backend, H=None) -> float:
+        """Frobenius norm of the residual over the observed entries of the data source
+        ``data``, computed in row blocks (without overflow,
+        :class:`wnmf_np.training.data.SumOfSquares`); ``H``: the latents of its rows
+        (default: those of the training samples)."""
         xp = backend.xp
         total = SumOfSquares()
         H = self.params_[self.model_.sample_param] if H is None else H
-        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
-        for rows, X_b, obs_b in source.row_blocks():
+        for rows, X_b, obs_b in data.row_blocks():
             R = self.model_.reconstruct(self.params_, H[rows], self.final_eta_).astype(xp.float64)
             R -= X_b
             if obs_b is not None:
@@ -400,18 +424,17 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
     def _transform(self, X, mask):
         """:meth:`transform` without the thread limits (subclasses call it, not the public
         method, which scikit-learn's ``set_output`` may wrap)."""
-        backend, X, observed = self._prepare(X, mask, reset=False)
+        backend, data = self._prepare(X, mask, reset=False)
         rng = check_random_state_seed(self.random_state)
-        params = {k: backend.asarray(v) for k, v in self.params_.items() if k != self.model_.sample_param}
-        source = X if isinstance(X, OutOfCoreData) else InMemoryData(X, observed)
-        blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in source.row_blocks()]
-        params[self.model_.sample_param] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
+        sample = self.model_.sample_param
+        params = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
+        blocks = [self._warm_start_latents(params, X_b, obs_b, backend) for _, X_b, obs_b in data.row_blocks()]
+        params[sample] = backend.xp.ascontiguousarray(backend.xp.concatenate(blocks))
         schedule = make_eta_schedule("constant", self.final_eta_, 1)
-        config = self._train_config(int(self.max_epochs), X.shape[0], schedule, "transform", row_independent=True,
-                                    n_entries=observed_count(X, observed))  # fmt: skip
-        kernels = get_kernels(backend.name)
-        train(self._model_for_transform(), params, X, observed, config, backend, kernels, rng,
-              trainable=(self.model_.sample_param,))  # fmt: skip
+        config = self._train_config(int(self.max_epochs), data.shape[0], schedule, "transform", row_independent=True,
+                                    n_entries=data.n_observed, trainable=(sample,))  # fmt: skip
+        ctx = FitContext(backend, data, self._model_for_transform(), config)
+        train(ctx, params, ctx.new_state(params), rng)
         return self._latents_of(params, self.final_eta_)
 
     def inverse_transform(self, Z):

@@ -1,13 +1,17 @@
-"""Streaming updates (``partial_fit``) for WNMF-family estimators."""
+"""Streaming updates (``partial_fit``) for WNMF-family estimators.
+
+A ``partial_fit`` goes the way of a ``fit``: the estimator's fit context
+(:meth:`wnmf_np.estimators.base.BaseWNMF._fit_context` with ``streaming=True``: the data
+prepared once, the model, one epoch at the final η, a constant learning rate, no early
+stopping), fresh latents for the new samples next to the shared parameters carried over
+with their optimizer state, one call of the driver, and the estimator's ``_store``.
+"""
 
 from __future__ import annotations
 
-from ..core.schedules import make_eta_schedule
 from ..core.threads import limit_threads
 from ..core.validation import check_random_state_seed
-from ..kernels import get_kernels
-from ..training.data import data_mean, observed_count
-from ..training.driver import init_train_state, train
+from ..training.driver import train
 
 
 class StreamingMixin:
@@ -41,15 +45,14 @@ class StreamingMixin:
 
     def _partial_fit(self, X, mask):
         first = not hasattr(self, "train_state_")
-        backend, X, observed = self._prepare(X, mask, reset=first)
-        n_new, n_features = X.shape
-        self._validate_extra(n_features)
-        model = self._make_model(n_features)
+        ctx = self._fit_context(X, mask, reset=first, streaming=True)
+        model, backend = ctx.model, ctx.backend
+        n_new, n_features = ctx.shape
         sample = model.sample_param
         if first:
             self._rng = check_random_state_seed(self.random_state)
         rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
-        fresh = self._init_params(model, n_new, n_features, rng, data_mean(X, observed), self._dtype(X), backend)
+        fresh = self._init_params(model, n_new, n_features, rng, ctx.data.mean(), ctx.dtype, backend)
         if first:
             shared = {k: v for k, v in fresh.items() if k != sample}
             previous = None
@@ -58,19 +61,13 @@ class StreamingMixin:
             shared = {k: backend.asarray(v) for k, v in self.params_.items() if k != sample}
             previous = self.train_state_
         params = {**shared, sample: fresh[sample]}
-        state = init_train_state(params, tuple(params), sample, self.h_update)
+        state = ctx.new_state(params)
         if previous is not None:  # carry the shared parameters' optimizer state over
             for k in shared:
                 state.opt[k] = previous.opt[k]
             state.step, state.loss_curve = previous.step, list(previous.loss_curve)
-        eta_schedule = make_eta_schedule("constant", self._partial_eta(), 1)
-        config = self._train_config(1, n_new, eta_schedule, "partial_fit", model=model, n_features=n_features,
-                                    n_entries=observed_count(X, observed))  # fmt: skip
-        config.lr_schedule = lambda step: 1.0  # no horizon to anneal towards in streaming
-        config.n_iter_no_change = None
-        state = train(model, params, X, observed, config, backend, get_kernels(backend.name), rng,
-                      trainable=tuple(params), state=state)  # fmt: skip
-        if previous is not None:
+        state = train(ctx, params, state, rng)
+        if previous is not None:  # the new samples' latents and moments after the earlier ones
             xp = backend.xp
             old = backend.asarray(self.params_[sample])
             params[sample] = xp.concatenate([old, params[sample]])
@@ -79,9 +76,8 @@ class StreamingMixin:
             state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
                                                 v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
             state.epoch = previous.epoch + 1
-        self.final_eta_ = self._partial_eta()
-        self._store(model, params, state, X, observed, backend, quick=True)
-        self.reconstruction_err_ = self._reconstruction_error(X, observed, backend, H=params[sample][-n_new:])
+        # reconstruction_err_: on this call's samples, the last n_new latent rows
+        self._store(ctx, params, state, error_latents=params[sample][-n_new:])
         return self
 
     def _check_model_unchanged(self, model, n_samples, method: str) -> None:
@@ -99,7 +95,3 @@ class StreamingMixin:
                 f"(set_params of n_components, ranks, stride or image_shape): parameter shapes {', '.join(changed)}. "
                 "Call fit to start afresh with the new size, or set the size back."
             )
-
-    def _partial_eta(self) -> float:
-        """η used by partial_fit: the final η of the configured schedule."""
-        return float(make_eta_schedule(self.eta_schedule, float(self.eta), int(self.max_epochs))(int(self.max_epochs) - 1))

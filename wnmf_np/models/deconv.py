@@ -41,8 +41,8 @@ from typing import NamedTuple
 
 from ..core.activations import leaky_relu
 from ..core.backend import is_cupy_array, namespace_of
-from ..training.driver import TrainingLayout
 from .deconv_ops import factor_shape, get_deconv_kernels
+from .layout import TrainingLayout
 from .shallow import _chain
 
 LATENTS = ("sum", "raw")
@@ -155,12 +155,23 @@ class DeconvModel:
 
     def training_layout(self, X, observed, loss_name: str):
         """With ``train_layout="phase"``, the training data in the kernels' phase layout
-        when they have one (see :class:`wnmf_np.training.driver.TrainingLayout`); None otherwise.
+        when they have one (see :mod:`wnmf_np.models.layout`); None otherwise.
 
         The padding is zero in both the data and the reconstruction, so it adds nothing
         to the L1, L2 and Huber losses; with a mask it is unobserved. Unmasked KL (whose
         f(0, 0) is not zero) trains on the images as they are. Costs one copy of X in
-        the padded layout (``s²(hi+1)(wi+1)`` entries per image instead of ``h·w``).
+        the padded layout (``s²(hi+1)(wi+1)`` entries per image instead of ``h·w``); the
+        loss means stay over the ``h·w`` true entries of an image (``entries_per_row``).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, h·w)
+        observed : bool array like X, or None
+        loss_name : str
+
+        Returns
+        -------
+        TrainingLayout with X and observed of shape (n_samples, s²(hi+1)(wi+1)), or None
         """
         ops = self.ops_for(X)
         has_phase_ops = None not in (ops.to_phase, ops.forward_phase_keep, ops.grads_phase)

@@ -43,6 +43,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..core.activations import leaky_relu
+from .layout import StoredLayout
 from .shallow import _chain
 
 
@@ -61,7 +62,7 @@ class DeepCache(NamedTuple):
     eta: float
 
 
-class DeepModel:
+class DeepModel(StoredLayout):
     """The deep WNMF forward/backward pair over ``{"W1", …, "WL", "H"}``.
 
     Parameters
@@ -69,6 +70,8 @@ class DeepModel:
     ranks : tuple of int
         ``(r_1, …, r_L)``, bottom layer first (r_1 is the rank of H); r_{L+1} is the
         number of features. Validated by the estimator.
+
+    It trains on the data as it is (:class:`wnmf_np.models.layout.StoredLayout`).
     """
 
     sample_param = "H"

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..core.activations import leaky_relu, leaky_relu_grad
+from .layout import StoredLayout
 
 
 def _chain(grad_act, param, eta, kernels):
@@ -47,7 +48,7 @@ class ShallowCache(NamedTuple):
     eta: float
 
 
-class ShallowModel:
+class ShallowModel(StoredLayout):
     """The shallow WNMF forward/backward pair over a parameter dict ``{"W", "H"}``.
 
     ``H`` is the per-sample parameter (rows = samples): the training driver gathers the

@@ -8,7 +8,9 @@ X Hᵀ (n × r) and Wᵀ X (r × m) and, for the objective, through row blocks o
   ``dask.distributed`` cluster when a client is active);
 - a NumPy memmap, an h5py or zarr dataset: the products loop over row blocks.
 
-Only the factors and one row block live in memory.
+Only the factors and one row block live in memory. The blocks are read through
+:class:`wnmf_np.training.blocks.BlockReader`, the reader the WNMF driver's out-of-core
+data source uses too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 
 import numpy as np
 
-from ..training.data import CHUNK_BYTES
+from ..training.blocks import CHUNK_BYTES, BlockReader
 
 
 class ChunkedMatrix:
@@ -37,11 +39,12 @@ class ChunkedMatrix:
     __array_ufunc__ = None  # make ``ndarray @ ChunkedMatrix`` call __rmatmul__
 
     def __init__(self, source, dtype, max_value: float = 0.0, exponent: int = 0):
+        self.reader = BlockReader(source)
         self.source = source
         self.dtype = np.dtype(dtype)
-        self.shape = tuple(int(s) for s in source.shape)
-        self.is_dask = hasattr(source, "compute") and hasattr(source, "dask")
-        self.block = max(1, CHUNK_BYTES // max(1, self.shape[1] * self.dtype.itemsize))
+        self.shape = self.reader.shape
+        self.is_dask = self.reader.is_dask
+        self.block = self.reader.rows_per(CHUNK_BYTES, self.dtype.itemsize)  # rows of one block in the working dtype
         self.max_value = float(max_value)
         self.exponent = int(exponent)
 
@@ -53,12 +56,16 @@ class ChunkedMatrix:
         X = self.source.astype(self.dtype)
         return X if self.exponent == 0 else np.ldexp(X, np.int32(self.exponent))
 
-    def _rows(self, start: int, stop: int) -> np.ndarray:
-        block = self.source[start:stop]
-        if hasattr(block, "compute"):
-            block = block.compute()
-        block = np.asarray(block, dtype=self.dtype)
+    def _scaled(self, block: np.ndarray) -> np.ndarray:
         return block if self.exponent == 0 else np.ldexp(block, np.int32(self.exponent))  # a new array: never the source
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        return self._scaled(self.reader.read(start, stop, self.dtype))
+
+    def _blocks(self):
+        """(start, stop, rows start:stop in the working dtype, rescaled) over all rows."""
+        for start, stop, block in self.reader.blocks(self.block, self.dtype):
+            yield start, stop, self._scaled(block)
 
     def __getitem__(self, rows):
         if not isinstance(rows, slice) or rows.step not in (None, 1):
@@ -72,8 +79,8 @@ class ChunkedMatrix:
         if self.is_dask:
             return np.asarray((self._dask() @ B).compute(), dtype=self.dtype)
         out = np.empty((self.shape[0], B.shape[1]), dtype=self.dtype)
-        for s in range(0, self.shape[0], self.block):
-            out[s : s + self.block] = self._rows(s, s + self.block) @ B
+        for start, stop, rows in self._blocks():
+            out[start:stop] = rows @ B
         return out
 
     def __rmatmul__(self, A):
@@ -82,12 +89,12 @@ class ChunkedMatrix:
         if self.is_dask:
             return np.asarray((A @ self._dask()).compute(), dtype=self.dtype)
         out = np.zeros((A.shape[0], self.shape[1]), dtype=self.dtype)
-        for s in range(0, self.shape[0], self.block):
-            out += A[:, s : s + self.block] @ self._rows(s, s + self.block)
+        for start, stop, rows in self._blocks():
+            out += A[:, start:stop] @ rows
         return out
 
     def sum(self) -> float:
         """Sum of all entries (float64 accumulation)."""
         if self.is_dask:
             return float(self._dask().sum(dtype=np.float64).compute())
-        return float(sum(self._rows(s, s + self.block).sum(dtype=np.float64) for s in range(0, self.shape[0], self.block)))
+        return float(sum(rows.sum(dtype=np.float64) for _, _, rows in self._blocks()))

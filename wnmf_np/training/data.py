@@ -1,15 +1,21 @@
 """Where the training driver gets its mini-batches: in memory or out of core.
 
-The driver asks a *data source* for a batch order once per epoch and for the rows of each
-batch. Two sources implement that protocol:
+:func:`data_source` makes the one in-memory / out-of-core decision of a fit, a
+``transform`` or a ``partial_fit``: it validates the data once, puts it on its backend
+and returns a *data source*. Everything after it (initialisation, the driver, the
+reconstruction error, checkpoints) asks that object, never the raw X. Two sources
+implement the protocol (``shape``, ``dtype``, ``n_observed``, ``mean()``,
+``permutation(rng)``, ``take(rows, next_rows, host_rows=)``, ``row_blocks()``,
+``max_abs(xp)``, ``layout_for(model, loss_name)``):
 
 - :class:`InMemoryData`: a validated array on the backend (the usual case).
 - :class:`OutOfCoreData`: a NumPy memmap, an HDF5 (h5py) or zarr dataset, or a Dask array
-  of shape (n_samples, n_features) that is never loaded whole. Validation (finite values,
-  NaN policy, sign, mean) streams over storage chunks; each batch is read, converted to the
-  working dtype and moved to the backend on demand, and the next batch is read in a
-  background thread while the current one is computed. Memory stays bounded by a few
-  batches plus the parameters and optimizer state.
+  of shape (n_samples, n_features) that is never loaded whole (read through
+  :class:`wnmf_np.training.blocks.BlockReader`). Validation (finite values, NaN policy,
+  sign, mean) streams over blocks; each batch is read, converted to the working dtype and
+  moved to the backend on demand, and the next batch is read in a background thread
+  while the current one is computed. Memory stays bounded by a few batches plus the
+  parameters and optimizer state.
 
 Batch order out of core follows the storage: the chunks (blocks of consecutive rows) are
 visited in a random order and the rows inside each chunk are shuffled, so a batch touches
@@ -24,16 +30,38 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..core.backend import Backend
+from ..core.validation import check_data
+from ..models.layout import LossNormalisation
+from .blocks import CHUNK_BYTES, PASS_BYTES, BlockReader, is_out_of_core, pass_rows, scan
 
-CHUNK_BYTES = 8 * 2**20
-"""Rows per chunk for storage without a chunk layout (memmaps): about this many bytes."""
-
-PASS_BYTES = 2 * 2**20
-"""Block size of full-data passes (validation, reconstruction error): about this many bytes."""
+__all__ = ["CHUNK_BYTES", "PASS_BYTES", "InMemoryData", "OutOfCoreData", "SumOfSquares", "data_source", "is_out_of_core"]
 
 
-def _pass_rows(n_features: int) -> int:
-    return max(1, PASS_BYTES // (8 * max(1, n_features)))
+def data_source(X, backend: Backend, dtype, *, mask=None, nan_policy: str = "raise", non_negative: bool = False):
+    """Validate X once and return it as a data source on ``backend``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        In memory (NumPy, CuPy, lists, masked arrays) or out of core (memmap, h5py, zarr,
+        Dask; see :func:`wnmf_np.training.blocks.is_out_of_core`).
+    backend : Backend
+    dtype : numpy scalar type (working precision)
+    mask : bool array-like like X, optional (in-memory X only)
+    nan_policy : {"raise", "omit"}
+    non_negative : bool
+        Reject negative entries (KL loss).
+
+    Returns
+    -------
+    InMemoryData or OutOfCoreData
+    """
+    if is_out_of_core(X):
+        if mask is not None:
+            raise ValueError("mask is not supported with out-of-core X; mark missing entries as NaN and use nan_policy='omit'.")
+        return OutOfCoreData(X, backend, dtype, nan_policy=nan_policy, non_negative=non_negative)
+    X, observed = check_data(X, backend, dtype, nan_policy=nan_policy, mask=mask, non_negative=non_negative)
+    return InMemoryData(X, observed)
 
 
 class InMemoryData:
@@ -51,42 +79,47 @@ class InMemoryData:
         self.X = X
         self.observed = observed
         self.shape = X.shape
+        self.dtype = X.dtype.type
+
+    @property
+    def n_observed(self) -> int:
+        """Number of observed entries (all of them without a mask)."""
+        if self.observed is None:
+            return int(self.shape[0]) * int(self.shape[1])
+        return int(self.observed.sum())
+
+    def mean(self) -> float:
+        """Mean of the observed entries."""
+        X, observed = self.X, self.observed
+        return float(X.mean()) if observed is None else float(X.sum() / observed.sum())
+
+    def layout_for(self, model, loss_name: str):
+        """``(step, data, normalisation)``: the model's training step, this data in the
+        layout the step trains in, and the loss normalisation of that layout (the model's
+        ``training_layout``, see :mod:`wnmf_np.models.layout`)."""
+        layout = model.training_layout(self.X, self.observed, loss_name)
+        if layout is None:
+            return model, self, LossNormalisation()
+        return layout.step, InMemoryData(layout.X, layout.observed), layout.normalisation
 
     def permutation(self, rng: np.random.Generator) -> np.ndarray:
         return rng.permutation(self.shape[0])
 
-    def take(self, rows):
-        """Rows ``rows`` of X and of the observation mask (None when all observed)."""
+    def take(self, rows, next_rows=None, *, host_rows=None):
+        """Rows ``rows`` (on the backend) of X and of the observation mask (None when all
+        observed); ``next_rows`` / ``host_rows`` serve out-of-core reading only."""
         return self.X[rows], None if self.observed is None else self.observed[rows]
 
     def row_blocks(self, size: int | None = None):
         """(slice, X block, observed block) over all rows, for full-data passes (blocks of
         about PASS_BYTES, so a pass adds little to the memory of a fit)."""
-        size = size or _pass_rows(self.shape[1])
+        size = size or pass_rows(self.shape[1])
         for start in range(0, self.shape[0], size):
             rows = slice(start, start + size)
             yield rows, self.X[rows], None if self.observed is None else self.observed[rows]
 
     def max_abs(self, xp) -> float:
         return float(xp.max(xp.abs(self.X)))
-
-
-def is_out_of_core(X) -> bool:
-    """True for inputs read lazily: np.memmap, h5py/zarr datasets, Dask arrays."""
-    if isinstance(X, np.memmap):
-        return True
-    if isinstance(X, np.ndarray):
-        return False
-    module = type(X).__module__.split(".")[0]
-    return module in ("h5py", "zarr", "dask")
-
-
-def _chunk_rows(X, n_features: int, itemsize: int) -> int:
-    chunks = getattr(X, "chunks", None)
-    if isinstance(chunks, tuple) and chunks and chunks[0]:
-        first = chunks[0]
-        return int(first[0] if isinstance(first, tuple) else first)  # dask: tuple of block sizes
-    return max(1, CHUNK_BYTES // max(1, n_features * itemsize))
 
 
 class OutOfCoreData:
@@ -105,61 +138,32 @@ class OutOfCoreData:
     out_of_core = True
 
     def __init__(self, X, backend: Backend, dtype, *, nan_policy="raise", non_negative=False, name="X"):
-        if len(X.shape) != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}.")
-        if X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"{name} is empty: shape {tuple(X.shape)}.")
-        if np.dtype(X.dtype).kind not in "fiub":
-            raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
+        self.reader = BlockReader(X, name)
         self.source = X
         self.backend = backend
         self.dtype = dtype
-        self.shape = tuple(int(s) for s in X.shape)
-        self.chunk = _chunk_rows(X, self.shape[1], np.dtype(X.dtype).itemsize)
+        self.shape = self.reader.shape
+        self.chunk = self.reader.storage_rows()
         self.nan_policy = nan_policy
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wnmf_np-prefetch")
+        self._pool = None  # the prefetch thread, started with the first prefetch
         self._pending = None
-        self._scan(non_negative, name)
+        found = scan(self.reader, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
+        self.has_missing, self._mean, self._max_abs = found
 
-    # -------------------------------------------------------------- validation
-    def _read_host(self, start: int, stop: int) -> np.ndarray:
-        block = self.source[start:stop]
-        if hasattr(block, "compute"):  # dask
-            block = block.compute()
-        return np.asarray(block, dtype=np.float64 if np.dtype(self.dtype) == np.float64 else None)
+    @property
+    def n_observed(self) -> int:
+        """n_samples · n_features: the count the λ weights of the objective forms use out
+        of core (missing entries included, as before the data source existed)."""
+        return int(self.shape[0]) * int(self.shape[1])
 
-    def _scan(self, non_negative: bool, name: str) -> None:
-        """One streaming pass: finite values, NaN policy, sign, observed count, mean, max."""
-        total, count, has_nan, max_abs = 0.0, 0, False, 0.0
-        step = _pass_rows(self.shape[1])
-        for start in range(0, self.shape[0], step):
-            block = self._read_host(start, min(start + step, self.shape[0])).astype(np.float64, copy=False)
-            if np.isinf(block).any():
-                raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
-            nan = np.isnan(block)
-            if nan.any():
-                if self.nan_policy == "raise":
-                    raise ValueError(
-                        f"{name} contains NaN. If NaN marks missing entries, pass nan_policy='omit' "
-                        "(missing entries are then left out of the loss); otherwise clean the data."
-                    )
-                has_nan = True
-            valid = block[~nan] if nan.any() else block.ravel()
-            if non_negative and valid.size and valid.min() < 0:
-                raise ValueError(f"Negative values in data passed to {name} (min {valid.min():g}); this needs non-negative data.")
-            total += float(valid.sum())
-            count += valid.size
-            if valid.size:
-                max_abs = max(max_abs, float(np.abs(valid).max()))
-        if count == 0:
-            raise ValueError(f"{name} has no observed entry (everything is NaN).")
-        if max_abs > np.finfo(self.dtype).max:
-            raise ValueError(
-                f"{name} has values beyond the range of {np.dtype(self.dtype).name}; rescale it or use dtype='float64'."
-            )
-        self.has_missing = has_nan
-        self.mean = total / count
-        self._max_abs = max_abs
+    def mean(self) -> float:
+        """Mean of the observed entries (from the validation pass)."""
+        return self._mean
+
+    def layout_for(self, model, loss_name: str):
+        """``(model, self, plain normalisation)``: out of core, every model trains on the
+        data as stored (a re-laid copy would be a copy of the whole data)."""
+        return model, self, LossNormalisation()
 
     # ---------------------------------------------------------------- batches
     def permutation(self, rng: np.random.Generator) -> np.ndarray:
@@ -172,14 +176,7 @@ class OutOfCoreData:
         return np.concatenate(parts)
 
     def _load(self, rows: np.ndarray):
-        rows = np.asarray(rows)
-        order = np.argsort(rows, kind="stable")
-        sorted_rows = rows[order]
-        block = self.source[sorted_rows]  # h5py and zarr need increasing indices
-        if hasattr(block, "compute"):
-            block = block.compute()
-        host = np.empty((rows.size, self.shape[1]), dtype=self.dtype)
-        host[order] = block
+        host = self.reader.gather(rows, self.dtype)
         observed = None
         if self.has_missing:
             nan = np.isnan(host)
@@ -187,21 +184,24 @@ class OutOfCoreData:
             host[nan] = 0
         return self.backend.asarray(host), None if observed is None else self.backend.asarray(observed)
 
-    def take(self, rows, next_rows=None):
-        """Rows ``rows`` (from the prefetch if it was asked for), and start reading ``next_rows``."""
-        host_rows = self.backend.to_numpy(rows)
+    def take(self, rows, next_rows=None, *, host_rows=None):
+        """Rows ``host_rows`` (host indices; default ``rows``), from the prefetch if it was
+        asked for, and start reading ``next_rows`` (host indices or None)."""
+        host_rows = self.backend.to_numpy(rows if host_rows is None else host_rows)
         if self._pending is not None and np.array_equal(self._pending[0], host_rows):
             result = self._pending[1].result()
         else:
             result = self._load(host_rows)
         self._pending = None
         if next_rows is not None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wnmf_np-prefetch")
             nxt = self.backend.to_numpy(next_rows)
             self._pending = (nxt, self._pool.submit(self._load, nxt))
         return result
 
     def row_blocks(self, size: int | None = None):
-        size = size or _pass_rows(self.shape[1])
+        size = size or pass_rows(self.shape[1])
         for start in range(0, self.shape[0], size):
             stop = min(start + size, self.shape[0])
             X_b, obs_b = self._load(np.arange(start, stop))
@@ -247,17 +247,3 @@ class SumOfSquares:
 
     def norm(self) -> float:
         return self.scale * math.sqrt(self.ssq)
-
-
-def observed_count(X, observed) -> int:
-    """Number of observed entries of X (all of them without a mask)."""
-    if observed is None:
-        return int(X.shape[0]) * int(X.shape[1])
-    return int(observed.sum())
-
-
-def data_mean(X, observed) -> float:
-    """Mean of the observed entries (streamed for out-of-core data)."""
-    if isinstance(X, OutOfCoreData):
-        return X.mean
-    return float(X.mean()) if observed is None else float(X.sum() / observed.sum())

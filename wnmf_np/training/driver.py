@@ -1,17 +1,37 @@
 """The training driver: epochs of shuffled mini-batches of samples, AdamW, schedules,
 early stopping, callbacks, progress and divergence checks.
 
-Only the model's forward/backward pair differs between shallow, deep and deconvolutional
-WNMF; everything here is shared. One step (samples as rows, see :mod:`wnmf_np.models.shallow`):
+Only the model's forward/backward pair (and its batch layout) differs between shallow,
+deep and deconvolutional WNMF; everything here is shared.
 
-    rows = next batch of the epoch's permutation
-    Y, cache = model.forward(params, H[rows], η_epoch)        (b, n_features)
-    loss, G = fused loss value and dL/dY (G overwrites Y)
-    grads = model.backward(G, cache)
+One fit (``fit``, ``partial_fit`` and ``transform`` alike):
+
+    estimator   validates its parameters, prepares the data once into a data source
+                (:func:`wnmf_np.training.data.data_source`), builds the model, the
+                parameters, a :class:`TrainState` and a :class:`TrainConfig`, and puts
+                backend, data, model and config into one
+                :class:`wnmf_np.training.context.FitContext`
+    train(ctx, params, state, rng)
+                asks the model for its batch layout (``ctx.data.layout_for``: the
+                model's step, the data in that layout, the loss normalisation,
+                :mod:`wnmf_np.models.layout`), runs the epochs below, updating
+                ``params`` and ``state`` in place, and returns ``state``; ``state.eta``
+                is the η of the last finished epoch, the one the fitted factors are read at
+    estimator   stores the fitted attributes from ``params`` and ``state``
+
+One epoch: draw the batch order (kept in ``state.order``), then one step per batch;
+the loss stays on the device during an epoch and is synchronised with the host once per
+epoch (to record the curve, check for divergence and decide early stopping), then the
+epoch hook (checkpoints) and the user callback run.
+
+One step (samples as rows, see :mod:`wnmf_np.models.shallow`):
+
+    rows = next batch of the epoch's permutation;  X_b, obs_b = data.take(rows)
+    Y, cache = step.forward(params, H[rows], η_epoch)          (b, n_layout)
+    loss, G = normalisation.loss_grad_(...)   fused loss value and dL/dY (G overwrites Y),
+                                              mean over the true entries, or their sum
+    grads = step.backward(G, cache)
     AdamW on every trainable full parameter, and on H[rows] (lazy) or all of H (dense)
-
-The loss stays on the device during an epoch; it is synchronised with the host once per
-epoch (to record the curve, check for divergence and decide early stopping).
 """
 
 from __future__ import annotations
@@ -24,17 +44,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.backend import Backend
 from ..core.losses import LossSpec
 from ..core.optim import AdamWConfig, AdamWState, init_state
 from ..core.regularization import OBJECTIVE_MODES, L2Weights, weights_of_optimizer
 from ..core.threads import refresh_threads
-from ..kernels import KernelSet
-from .data import InMemoryData, OutOfCoreData
+from ..models.layout import LossNormalisation
+
+if TYPE_CHECKING:
+    from .context import FitContext
 
 H_UPDATES = ("lazy", "dense")
 
@@ -79,6 +100,10 @@ class TrainConfig:
     verbose : int
     callback : callable(epoch, info) -> bool or None, optional
         Called after every epoch with a dict (loss, eta, lr, elapsed); return True to stop.
+    label : str
+        How progress lines name the run ("fit", "transform", "partial_fit").
+    trainable : tuple of str or None
+        The parameters to update (e.g. only the latents in ``transform``); None: all.
     """
 
     loss: LossSpec
@@ -97,21 +122,7 @@ class TrainConfig:
     verbose: int = 0
     callback: Callable | None = None
     label: str = "fit"
-
-
-class TrainingLayout(NamedTuple):
-    """The data in the layout a model trains in, and the model's step in that layout.
-
-    A model may offer ``training_layout(X, observed, loss_name)`` returning one of these
-    (or None to train on X as it is). The deconvolutional model keeps its data in the
-    GEMM's phase layout, padded with entries where the data and the reconstruction are
-    both zero (unobserved in a mask), so a step needs no image <-> phase copies.
-    """
-
-    model: Any  # forward/backward with Y and G in the layout's shape
-    X: Any  # (n_samples, n_padded)
-    observed: Any  # bool like X, or None
-    entries_per_row: int  # the true entries of one sample: the loss mean's denominator per row
+    trainable: tuple | None = None
 
 
 @dataclass
@@ -125,7 +136,9 @@ class TrainState:
     that of an uninterrupted run. ``step_interrupted`` records that an interruption landed
     inside a step (only possible for a second Ctrl-C, or where the first cannot be
     deferred, see :func:`train`): that step's partial updates are kept and the step is
-    taken again, so the run goes on correctly but not bit for bit.
+    taken again, so the run goes on correctly but not bit for bit. ``eta`` is the η of
+    the last finished epoch (of epoch 0 before any), set by :func:`train`; it is not
+    stored in checkpoints (``final_eta_`` is).
     """
 
     opt: dict = field(default_factory=dict)
@@ -139,6 +152,7 @@ class TrainState:
     epoch_steps: int = 0
     epoch_loss: Any = 0.0
     step_interrupted: bool = False
+    eta: float | None = None
 
 
 class _DeferredInterrupt:
@@ -188,44 +202,29 @@ def init_train_state(params: dict, trainable: tuple, sample_param: str, h_update
     return TrainState(opt=opt)
 
 
-def train(
-    model: Any,
-    params: dict,
-    X,
-    observed,
-    config: TrainConfig,
-    backend: Backend,
-    kernels: KernelSet,
-    rng: np.random.Generator,
-    *,
-    trainable: tuple = ("W", "H"),
-    state: TrainState | None = None,
-    on_state: Callable[[dict], None] | None = None,
-) -> TrainState:
+def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Generator, *,
+          on_epoch: Callable[[TrainState], None] | None = None) -> TrainState:  # fmt: skip
     """Run epochs until ``max_epochs``, early stopping or a callback says stop.
 
     Parameters
     ----------
-    model : object with ``sample_param``, ``forward(params, H_rows, eta)`` and
-        ``backward(G, cache, need)``, optionally ``training_layout`` (see
-        :class:`TrainingLayout`; in-memory data only)
-    params : dict of arrays on ``backend``, updated in place
-    X : array of shape (n_samples, n_features) on ``backend`` (missing entries zero),
-        or a data source of :mod:`wnmf_np.training.data` (e.g. out of core)
-    observed : bool array like X, or None (ignored for a data source)
-    config : TrainConfig
-    backend : Backend
-    kernels : KernelSet
+    ctx : FitContext
+        The backend, the data source of shape (n_samples, n_features), the model and
+        the :class:`TrainConfig` (:mod:`wnmf_np.training.context`).
+    params : dict of arrays on ``ctx.backend``, updated in place
+        Shapes as ``ctx.model.param_shapes(n_samples, n_features)``.
+    state : TrainState, updated in place
+        A fresh one (``ctx.new_state(params)``) or one to resume from. The caller keeps
+        it, so after an interruption it holds what was reached.
     rng : numpy Generator for the batch order
-    trainable : names of the parameters to update (e.g. only the latents in ``transform``)
-    state : TrainState to resume from, or None to start afresh
-    on_state : callable, optional
-        Called once with ``{"state": state}`` before the first epoch, so the caller can
-        reach the live state (for checkpoints, or to keep it after an interruption).
+    on_epoch : callable(state), optional
+        Called after every epoch's bookkeeping, before ``config.callback`` (the
+        estimator's checkpoints).
 
     Returns
     -------
     TrainState
+        ``state``, with ``state.eta`` the η of the last finished epoch.
 
     Notes
     -----
@@ -234,19 +233,14 @@ def train(
     epoch is recorded in ``state.order`` / ``state.epoch_steps``, and passing that state
     back continues it exactly (see :class:`TrainState`).
     """
-    xp = backend.xp
-    sample = model.sample_param
-    entries_per_row = None
-    layout = _training_layout(model, X, observed, config)
-    if layout is not None:
-        model, X, observed, entries_per_row = layout
-    source = X if isinstance(X, (InMemoryData, OutOfCoreData)) else InMemoryData(X, observed)
+    xp = ctx.backend.xp
+    kernels = ctx.kernels
+    config = ctx.config
+    trainable = ctx.trainable(params)
+    step_model, source, normalisation = ctx.data.layout_for(ctx.model, config.loss.name)
     if config.l2 is None:  # callers that set λ on the optimizer only
         config = dataclasses.replace(config, l2=weights_of_optimizer(config.optimizer))
-    if state is None:
-        state = init_train_state(params, trainable, sample, config.h_update)
-    if on_state is not None:
-        on_state({"state": state})
+    state.eta = float(config.eta_schedule(max(state.epoch - 1, 0)))
     n_samples = source.shape[0]
     batch = min(config.batch_size, n_samples)
     steps_per_epoch = math.ceil(n_samples / batch)
@@ -267,23 +261,21 @@ def train(
                 lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else max(state.step - 1, 0))
                 for k in range(state.epoch_steps, steps_per_epoch):
                     rows = order[k * batch : (k + 1) * batch]
-                    if source.out_of_core:  # read this batch (prefetched) and start reading the next
-                        nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
-                        X_b, obs_b = source.take(host_order[k * batch : (k + 1) * batch], nxt)
-                    else:
-                        X_b, obs_b = source.take(rows)
+                    # this batch (out of core: read, or taken from the prefetch) and a prefetch of the next
+                    nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
+                    X_b, obs_b = source.take(rows, nxt, host_rows=host_order[k * batch : (k + 1) * batch])
                     lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
                     inside_step = True
-                    value = _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
-                                  entries_per_row)  # fmt: skip
+                    value = _step(step_model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
+                                  normalisation)  # fmt: skip
                     # one statement: the counters of a finished step change together
                     state.epoch_loss, state.step, state.epoch_steps = state.epoch_loss + value, state.step + 1, k + 1
                     inside_step = False
                     interrupts.check()
                 epoch_loss = float(state.epoch_loss) / steps_per_epoch  # the one host sync per epoch
-                state.epoch, state.loss_curve, state.order, state.epoch_steps, state.epoch_loss, state.step_interrupted = (
-                    state.epoch + 1, [*state.loss_curve, epoch_loss], None, 0, 0.0, False
-                )
+                state.epoch, state.loss_curve, state.order, state.epoch_steps, state.epoch_loss, state.step_interrupted, state.eta = (
+                    state.epoch + 1, [*state.loss_curve, epoch_loss], None, 0, 0.0, False, float(eta)
+                )  # fmt: skip
                 if not math.isfinite(epoch_loss):
                     raise DivergenceError(_divergence_message(epoch_loss, state.epoch, opt_cfg, source.max_abs(xp)))
                 stop = _early_stop(state, epoch_loss, config)
@@ -297,6 +289,8 @@ def train(
                         file=sys.stdout,
                         flush=True,
                     )
+                if on_epoch is not None:
+                    on_epoch(state)
                 if config.callback is not None and config.callback(state.epoch, info):
                     break
                 if stop:
@@ -325,32 +319,20 @@ def _draw_order(state: TrainState, source, rng: np.random.Generator) -> None:
         raise
 
 
-def _training_layout(model, X, observed, config) -> TrainingLayout | None:
-    """The model's own training layout of in-memory data, if it has one."""
-    offer = getattr(model, "training_layout", None)
-    if offer is None or isinstance(X, (InMemoryData, OutOfCoreData)):
-        return None
-    return offer(X, observed, config.loss.name)
-
-
-def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp, entries_per_row=None):
+def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp, normalisation=None):
     """One mini-batch step on the data rows ``X_b`` (mask ``obs_b``) of samples ``rows``;
-    returns the batch loss (device scalar or float). ``entries_per_row``: the true entries
-    of a row of a padded training layout (None: all of them)."""
+    returns the batch loss (device scalar or float).
+
+    ``model`` is the step of the training layout (forward/backward in the layout's shape),
+    ``normalisation`` that layout's :class:`wnmf_np.models.layout.LossNormalisation`
+    (None: every entry of a row is a true entry).
+    """
     sample = model.sample_param
     H_rows = params[sample][rows]
     Y, cache = model.forward(params, H_rows, eta)
     Y = xp.ascontiguousarray(Y)
-    n_entries = None if entries_per_row is None else Y.shape[0] * entries_per_row
-    value = kernels.loss_grad_(config.loss.name, X_b, Y, obs_b, config.loss.param, n_entries)
-    if config.loss_reduction == "sum":
-        # a device scalar of Y's dtype when masked: counting on the host would sync every
-        # step on a GPU, and a float64 factor would make the in-place product a casting loop
-        n_obs = (Y.size if n_entries is None else n_entries) if obs_b is None else obs_b.sum().astype(Y.dtype)
-        Y *= n_obs
-        value = value * n_obs
-    elif config.row_independent:
-        Y *= Y.shape[0]  # per-row mean loss: no dependence on the batch's composition
+    normalisation = LossNormalisation() if normalisation is None else normalisation
+    value = normalisation.loss_grad_(kernels, config.loss, X_b, Y, obs_b, config.loss_reduction, config.row_independent)
     grads = model.backward(Y, cache, need=trainable, kernels=kernels)
     o, l2 = config.optimizer, config.l2
     for name in trainable:

@@ -1,0 +1,140 @@
+"""Reading a matrix that stays on storage: the one out-of-core reading mechanism.
+
+A NumPy memmap, an HDF5 (h5py) or zarr dataset, or a Dask array of shape
+(n_samples, n_features) is never loaded whole; a :class:`BlockReader` reads it in row
+blocks. Both out-of-core consumers read through it:
+
+- :class:`wnmf_np.training.data.OutOfCoreData` (the WNMF driver's mini-batches and its
+  validation pass, :func:`scan`);
+- :class:`wnmf_np.mu.chunked.ChunkedMatrix` (the chunk-wise products of the
+  multiplicative updates).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+CHUNK_BYTES = 8 * 2**20
+"""Rows per chunk for storage without a chunk layout (memmaps): about this many bytes."""
+
+PASS_BYTES = 2 * 2**20
+"""Block size of full-data passes (validation, reconstruction error): about this many bytes."""
+
+
+def pass_rows(n_features: int) -> int:
+    """Rows of one block of a full-data pass (about PASS_BYTES of float64)."""
+    return max(1, PASS_BYTES // (8 * max(1, n_features)))
+
+
+def is_out_of_core(X) -> bool:
+    """True for inputs read lazily: np.memmap, h5py/zarr datasets, Dask arrays."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray):
+        return False
+    module = type(X).__module__.split(".")[0]
+    return module in ("h5py", "zarr", "dask")
+
+
+def _computed(block):
+    """A Dask block computed; any other block as it is."""
+    return block.compute() if hasattr(block, "compute") else block
+
+
+class BlockReader:
+    """Row blocks of a lazily read (n, m) matrix, converted to a requested dtype on the host.
+
+    Parameters
+    ----------
+    source : np.memmap, h5py.Dataset, zarr.Array or dask array of shape (n, m)
+        Row-indexable by slices and by increasing integer arrays.
+    name : str
+        How error messages call the matrix.
+    """
+
+    def __init__(self, source, name: str = "X"):
+        if len(source.shape) != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(source.shape)}.")
+        if source.shape[0] < 1 or source.shape[1] < 1:
+            raise ValueError(f"{name} is empty: shape {tuple(source.shape)}.")
+        if np.dtype(source.dtype).kind not in "fiub":
+            raise ValueError(f"{name} must hold real numbers, got dtype {source.dtype}.")
+        self.source = source
+        self.shape = tuple(int(s) for s in source.shape)
+        self.is_dask = hasattr(source, "compute") and hasattr(source, "dask")
+
+    def storage_rows(self) -> int:
+        """Rows per storage chunk (the source's own chunks; for a memmap about CHUNK_BYTES)."""
+        chunks = getattr(self.source, "chunks", None)
+        if isinstance(chunks, tuple) and chunks and chunks[0]:
+            first = chunks[0]
+            return int(first[0] if isinstance(first, tuple) else first)  # dask: tuple of block sizes
+        return self.rows_per(CHUNK_BYTES, np.dtype(self.source.dtype).itemsize)
+
+    def rows_per(self, n_bytes: int, itemsize: int) -> int:
+        """Rows of a block of about ``n_bytes`` with entries of ``itemsize`` bytes."""
+        return max(1, n_bytes // max(1, self.shape[1] * itemsize))
+
+    def read(self, start: int, stop: int, dtype=None) -> np.ndarray:
+        """Rows ``start:stop`` as a host array of ``dtype`` (None: the stored dtype)."""
+        return np.asarray(_computed(self.source[start:stop]), dtype=dtype)
+
+    def gather(self, rows: np.ndarray, dtype) -> np.ndarray:
+        """Rows ``rows`` (any order) as a new host array of ``dtype``, shape (len(rows), m).
+
+        They are read in increasing order (h5py and zarr need increasing indices) and put
+        back in the order asked for.
+        """
+        rows = np.asarray(rows)
+        order = np.argsort(rows, kind="stable")
+        block = _computed(self.source[rows[order]])
+        out = np.empty((rows.size, self.shape[1]), dtype=dtype)
+        out[order] = block
+        return out
+
+    def blocks(self, size: int, dtype=None):
+        """``(start, stop, block)`` over all rows in blocks of ``size`` rows (see :meth:`read`)."""
+        for start in range(0, self.shape[0], size):
+            stop = min(start + size, self.shape[0])
+            yield start, stop, self.read(start, stop, dtype)
+
+
+class Scan(NamedTuple):
+    """What one validation pass over stored data learnt."""
+
+    has_missing: bool  # a NaN was seen (allowed by nan_policy="omit")
+    mean: float  # of the observed (non-NaN) entries
+    max_abs: float  # largest |entry| of the observed entries
+
+
+def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative: bool = False, name: str = "X") -> Scan:
+    """One streaming pass in float64: finite values, NaN policy, sign, mean, range of ``dtype``.
+
+    Raises ``ValueError`` (one line naming the problem) where the data cannot be fitted.
+    """
+    total, count, has_nan, max_abs = 0.0, 0, False, 0.0
+    for _, _, block in reader.blocks(pass_rows(reader.shape[1]), np.float64):
+        if np.isinf(block).any():
+            raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
+        nan = np.isnan(block)
+        if nan.any():
+            if nan_policy == "raise":
+                raise ValueError(
+                    f"{name} contains NaN. If NaN marks missing entries, pass nan_policy='omit' "
+                    "(missing entries are then left out of the loss); otherwise clean the data."
+                )
+            has_nan = True
+        valid = block[~nan] if nan.any() else block.ravel()
+        if non_negative and valid.size and valid.min() < 0:
+            raise ValueError(f"Negative values in data passed to {name} (min {valid.min():g}); this needs non-negative data.")
+        total += float(valid.sum())
+        count += valid.size
+        if valid.size:
+            max_abs = max(max_abs, float(np.abs(valid).max()))
+    if count == 0:
+        raise ValueError(f"{name} has no observed entry (everything is NaN).")
+    if max_abs > np.finfo(dtype).max:
+        raise ValueError(f"{name} has values beyond the range of {np.dtype(dtype).name}; rescale it or use dtype='float64'.")
+    return Scan(has_nan, total / count, max_abs)
