@@ -68,9 +68,16 @@ class Satisfies(Options):
         return self.description
 
 
-def options(names) -> StrOptions:
-    """``StrOptions`` over a tuple of names (the tuple, defined once where the names live)."""
-    return StrOptions(set(names))
+class options(StrOptions):  # noqa: N801  (reads as a constraint in the tables)
+    """``StrOptions`` over a tuple of names (defined once where the names live), listed in
+    the tuple's order in the error message."""
+
+    def __init__(self, names):
+        super().__init__(set(names))
+        self.names = tuple(names)
+
+    def __str__(self):
+        return f"one of {self.names}"
 
 
 def _is_int(value, low: int) -> bool:
@@ -108,7 +115,8 @@ NON_NEGATIVE = Real(0.0, None, closed="left")
 POSITIVE = Real(0.0, None, closed="neither")
 DTYPE = [None, Satisfies(is_dtype, "'float32' or 'float64' (or the NumPy type)")]
 #: None, a seed >= 0, a NumPy Generator or RandomState (bools are not seeds)
-RANDOM_STATE = [None, Int(0), np.random.Generator, np.random.RandomState]
+RANDOM_STATE = [Satisfies(lambda v: v is None or _is_int(v, 0) or isinstance(v, (np.random.Generator, np.random.RandomState)),
+                          "None, an int >= 0, a numpy Generator or a numpy RandomState")]
 
 #: what every estimator of both families takes
 COMMON_CONSTRAINTS = {
