@@ -11,7 +11,8 @@ against the data, stay imperative in the estimators.
 Two things the table forms of scikit-learn do not say, and the library always required:
 a bool is never an integer or a real number here (``n_components=True`` is an error), and
 a real parameter must be finite (:class:`Int`, :class:`Real`). :class:`Satisfies` covers
-values no interval or option set describes (``ranks``, ``betas``, ``dtype``).
+values no interval or option set describes (``ranks``, ``betas``, ``dtype``,
+``random_state``: scikit-learn's ``"random_state"`` takes no ``Generator``, and bools).
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from .validation import DTYPES
 
 
 class Int(Interval):
-    """An integer in [left, right] (``None``: unbounded); bools are not integers here."""
+    """An integer in [left, right], ``None`` an open end; bools are not integers here."""
 
-    def __init__(self, left=None, right=None, *, closed="both"):
-        if left is None and closed in ("left", "both"):
-            closed = "right" if closed == "both" else "neither"
-        if right is None and closed in ("right", "both"):
-            closed = "left" if closed == "both" else "neither"
+    def __init__(self, left=None, right=None):
+        closed = {(True, True): "both", (True, False): "left", (False, True): "right"}.get(
+            (left is not None, right is not None), "neither")  # fmt: skip
         super().__init__(numbers.Integral, left, right, closed=closed)
 
     def is_satisfied_by(self, val):
@@ -104,19 +103,24 @@ def rank_sequence(value) -> bool:
     return all(_is_int(r, 1) for r in value)
 
 
-def adam_betas(value) -> bool:
-    """``(β₁, β₂)``, both finite reals in [0, 1)."""
-    return isinstance(value, (tuple, list)) and len(value) == 2 and all(Real(0.0, 1.0, closed="left").is_satisfied_by(b) for b in value)
+def is_random_state(value) -> bool:
+    """None, a seed >= 0, a NumPy ``Generator`` or ``RandomState`` (a bool is not a seed)."""
+    return value is None or _is_int(value, 0) or isinstance(value, (np.random.Generator, np.random.RandomState))
 
 
 POSITIVE_INT = Int(1)
 NON_NEGATIVE_INT = Int(0)
 NON_NEGATIVE = Real(0.0, None, closed="left")
 POSITIVE = Real(0.0, None, closed="neither")
+UNIT_LEFT_CLOSED = Real(0.0, 1.0, closed="left")
 DTYPE = [None, Satisfies(is_dtype, "'float32' or 'float64' (or the NumPy type)")]
-#: None, a seed >= 0, a NumPy Generator or RandomState (bools are not seeds)
-RANDOM_STATE = [Satisfies(lambda v: v is None or _is_int(v, 0) or isinstance(v, (np.random.Generator, np.random.RandomState)),
-                          "None, an int >= 0, a numpy Generator or a numpy RandomState")]
+RANDOM_STATE = [Satisfies(is_random_state, "None, an int >= 0, a numpy Generator or a numpy RandomState")]
+
+
+def adam_betas(value) -> bool:
+    """``(β₁, β₂)``, both finite reals in [0, 1)."""
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(UNIT_LEFT_CLOSED.is_satisfied_by(b) for b in value)
+
 
 #: what every estimator of both families takes
 COMMON_CONSTRAINTS = {
