@@ -38,11 +38,12 @@ def test_shapes_and_documented_layers(X):
     W1, W2 = est.factors_
     assert W1.shape == (6, 3) and W2.shape == (M, 6)
     assert [L.shape for L in est.latents_] == [(N, 3), (N, 6)]
-    assert [C.shape for C in est.components_] == [(3, M), (6, M)]
+    assert [C.shape for C in est.layer_components_] == [(3, M), (6, M)]
+    assert est.components_ is est.layer_components_[0]
     np.testing.assert_array_equal(Z, est.latents_[0])  # fit_transform: layer 1 = H_1ᵀ
     np.testing.assert_allclose(est.latents_[1], (W1 @ est.latents_[0].T).T)
     recon = (W2 @ W1 @ est.latents_[0].T).T
-    for L, C in zip(est.latents_, est.components_):
+    for L, C in zip(est.latents_, est.layer_components_):
         np.testing.assert_allclose(L @ C, recon, rtol=1e-10)  # every layer gives the same X̂
     assert est.reconstruction_err_ == pytest.approx(np.linalg.norm(X - recon), rel=1e-8)
     assert all((F >= 0).all() for F in [*est.factors_, *est.latents_])
@@ -123,7 +124,7 @@ def test_transform_maps_up_the_layers(X):
     assert T1.shape == (N, 3) and T2.shape == (N, 6)
     np.testing.assert_allclose(T2, (est.factors_[0] @ T1.T).T, rtol=1e-10)
     # H_1 is only identifiable up to the conditioning of W_2 W_1, so compare fits, not codes
-    err_t = np.linalg.norm(X - T1 @ est.components_[0])
+    err_t = np.linalg.norm(X - T1 @ est.components_)
     assert err_t <= 1.02 * est.reconstruction_err_
 
 
@@ -138,7 +139,7 @@ def test_float32_close_to_float64(X):
     "kwargs,match",
     [
         ({"ranks": ()}, "ranks"),
-        ({"ranks": (3, 0)}, r"ranks\[1\]"),
+        ({"ranks": (3, 0)}, r"'ranks'.*\(3, 0\)"),
         ({"ranks": "abc"}, "ranks"),
         ({"l2": -1.0}, "l2"),
         ({"pretrain_iter": -1}, "pretrain_iter"),
@@ -179,7 +180,7 @@ def test_fit_is_scale_equivariant(X, dtype, scales):
     X = X / X.max()
     kw = dict(l2=0.0, max_iter=30, pretrain_iter=30, dtype=dtype)
     ref, Z = _fit(X, **kw)
-    R = Z.astype(np.float64) @ ref.components_[0].astype(np.float64)
+    R = Z.astype(np.float64) @ ref.components_.astype(np.float64)
     tight = 2e-5 if dtype == "float32" else 1e-11
     for c in scales:
         est, Zc = _fit(X * c, **kw)
@@ -187,7 +188,7 @@ def test_fit_is_scale_equivariant(X, dtype, scales):
             for A, B in zip(est.factors_, ref.factors_):
                 np.testing.assert_array_equal(A, B)
             np.testing.assert_array_equal(Zc, Z * np.asarray(c, dtype=dtype))
-        Rc = (Zc.astype(np.float64) / c) @ est.components_[0].astype(np.float64)
+        Rc = (Zc.astype(np.float64) / c) @ est.components_.astype(np.float64)
         np.testing.assert_allclose(Rc, R, rtol=0, atol=tight * R.max())
         assert est.reconstruction_err_ / c == pytest.approx(ref.reconstruction_err_, rel=tight)
         if 1e-150 < c < 1e150:
@@ -202,6 +203,6 @@ def test_lambda_keeps_its_meaning_at_any_scale(X):
     est, _ = _fit(X * 4.0, l2=0.1, dtype="float64")
     assert est.data_scale_ == 16.0 * 2 ** round(np.log2(X.max() / 4))
     H1 = est.latents_[0].T
-    err = np.linalg.norm((X * 4.0).T - est.components_[0].T @ H1) ** 2
+    err = np.linalg.norm((X * 4.0).T - est.components_.T @ H1) ** 2
     reg = np.sum(H1**2) + sum(np.sum(W**2) for W in est.factors_)
     assert est.loss_curve_[-1] == pytest.approx(err + 0.1 * reg, rel=1e-9)

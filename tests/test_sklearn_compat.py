@@ -129,8 +129,7 @@ def test_dtype_follows_the_input(name, given, working):
     est = _fresh(SHORT[name])
     assert est.get_params()["dtype"] is None
     Z = est.fit_transform(X)
-    comps = est.components_ if not isinstance(est.components_, list) else est.components_[0]
-    assert Z.dtype == working and comps.dtype == working and est.transform(X).dtype == working
+    assert Z.dtype == working and est.components_.dtype == working and est.transform(X).dtype == working
     forced = _fresh(SHORT[name]).set_params(dtype="float32" if working == np.float64 else "float64")
     assert forced.fit_transform(X).dtype == np.dtype(forced.dtype)
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.losses import LOSS_NAMES
+
 BUILTIN = ("orl", "mfeat", "digits")
 #: default rank of the built-in data sets: the rank docs/results uses (rank.md picks it)
 BUILTIN_RANK = {"orl": 40, "mfeat": 40}
@@ -105,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
     model.add_argument("--threads", type=_int_at_least(1), default=None,
                        help="threads for BLAS and numba during the fit (default: the process's)")
     wnmf = fit.add_argument_group("WNMF only (--model wnmf)")
-    wnmf.add_argument("--loss", choices=("l1", "l2", "huber", "kl"), default=None,
+    wnmf.add_argument("--loss", choices=LOSS_NAMES, default=None,
                       help=f"data loss: l1, l2 (half MSE), huber, kl (generalised KL, X >= 0) (default {d['loss']})")
     wnmf.add_argument("--eta", type=float, default=None, help=f"slope of the leaky ReLU on negatives, in [0, 1] (default {d['eta']})")
     wnmf.add_argument("--l2", type=float, default=None,

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-INITS = ("auto", "he_uniform", "random_nonneg")
+#: the ``init`` options of the gradient-trained WNMF family
+WNMF_INITS = ("auto", "he_uniform", "random_nonneg")
 
 
 def resolve_init(init: str, loss: str) -> str:
@@ -50,4 +51,35 @@ def init_factor(
         dims = (rank,) if inner_dims is None else tuple(inner_dims)
         c = (max(data_mean, 0.0) / math.prod(dims)) ** (1.0 / (len(dims) + 1)) or 1.0 / math.sqrt(rank)
         return rng.uniform(0.0, 2.0 * c, size=shape).astype(dtype)
-    raise ValueError(f"init must be one of {INITS}, got {init!r}.")
+    raise ValueError(f"init must be one of {WNMF_INITS}, got {init!r}.")
+
+
+def ridge_least_squares(B, X, xp, relative: float, *, per_rank: bool = True, at_least: float = 0.0):
+    """The ridge least-squares coefficients A of X ≈ A B, in float64 (the warm starts of
+    ``transform``): A = X Bᵀ (B Bᵀ + εI)⁻¹, each row of X solved on its own.
+
+    ε = ``relative`` · tr(B Bᵀ) / r (``per_rank``; · tr(B Bᵀ) without it), at least
+    ``at_least``, plus 1e-12: relative to the basis' scale, and never singular. The
+    estimators pass their own constant (WNMF, DeepWNMF: 1e-6 of the mean diagonal;
+    DeepMultiplicativeNMF: 1e-8 of the trace, at least its λ).
+
+    Parameters
+    ----------
+    B : array of shape (r, n_features)
+        The basis, on the backend of ``xp``.
+    X : array of shape (n_samples, n_features)
+    xp : array namespace of B and X
+
+    Returns
+    -------
+    A : float64 array of shape (n_samples, r)
+    """
+    B64 = B.astype(xp.float64)  # float64: the Gram matrix and solve must not overflow for float32 data
+    gram = B64 @ B64.T
+    ridge = relative * float(xp.trace(gram))
+    if per_rank:
+        ridge = ridge / gram.shape[0]
+    if at_least:
+        ridge = max(at_least, ridge)
+    gram = gram + (ridge + 1e-12) * xp.eye(gram.shape[0], dtype=gram.dtype)
+    return xp.linalg.solve(gram, B64 @ X.T.astype(xp.float64)).T

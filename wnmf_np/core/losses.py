@@ -139,6 +139,9 @@ def kl_loss(X, Y, observed=None, param=KL_EPS, n_entries=None):
 LOSSES: dict[str, Callable] = {"l1": l1_loss, "l2": l2_loss, "huber": huber_loss, "kl": kl_loss}
 """Reference loss functions by name: ``fn(X, Y, observed=None, param, n_entries=None) -> (value, dL/dY)``."""
 
+#: the names of the losses (the ``loss`` parameter of the WNMF family, the CLI's ``--loss``)
+LOSS_NAMES = tuple(LOSSES)
+
 
 def loss_value_and_grad(spec: LossSpec, X, Y, observed=None):
     """Evaluate the reference loss ``spec`` (see :data:`LOSSES`)."""

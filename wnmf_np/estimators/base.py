@@ -20,20 +20,15 @@ import warnings
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.backend import BACKENDS, Backend, resolve_backend
-from ..core.init import INITS
+from ..core.backend import Backend, resolve_backend
 from ..core.losses import KL_EPS, LossSpec
 from ..core.optim import AdamWConfig
-from ..core.regularization import AUTO_L2, L2_MODES, OBJECTIVE_MODES, make_l2_weights, resolve_l2
-from ..core.schedules import ETA_SCHEDULES, LR_SCHEDULES, make_eta_schedule, make_lr_schedule
-from ..core.threads import check_n_threads, limit_threads
+from ..core.regularization import AUTO_L2, OBJECTIVE_MODES, make_l2_weights, resolve_l2
+from ..core.schedules import make_eta_schedule, make_lr_schedule
+from ..core.threads import limit_threads
 from ..core.validation import (
-    NAN_POLICIES,
-    check_dtype,
     check_feature_names,
-    check_float,
     check_int,
-    check_option,
     check_random_state_seed,
     preserved_dtypes,
     record_feature_names,
@@ -42,11 +37,9 @@ from ..core.validation import (
 from ..metrics import negativity
 from ..training.context import FitContext
 from ..training.data import SumOfSquares, data_source
-from ..training.driver import H_UPDATES, TrainConfig, train
+from ..training.driver import TrainConfig, train
 from .persistence import CheckpointMixin
 from .streaming import StreamingMixin
-
-LOSS_NAMES = ("l1", "l2", "huber", "kl")
 
 
 class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin, TransformerMixin, BaseEstimator):
@@ -78,49 +71,19 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         raise NotImplementedError
 
     def _validate_extra(self, n_features: int) -> None:
-        """Subclass-specific parameter checks (called in fit)."""
+        """Subclass checks that need the data's width (called in fit); the parameters
+        themselves are checked by :meth:`_validate_common`."""
 
     # ---------------------------------------------------------- validation
-    def _validate_common(self) -> dict:
-        """Check the shared hyper-parameters; return the derived settings."""
-        check_float("eta", self.eta, low=0.0, high=1.0)
-        if not (isinstance(self.l2, str) and self.l2 == "auto"):
-            check_float("l2", self.l2, low=0.0)
-        check_option("l2_mode", self.l2_mode, L2_MODES)
-        check_option("loss", self.loss, LOSS_NAMES)
-        check_option("loss_reduction", getattr(self, "loss_reduction", "mean"), ("mean", "sum"))
-        if self.l2_mode in OBJECTIVE_MODES and getattr(self, "loss_reduction", "mean") != "mean":
+    def _validate_common(self) -> None:
+        """Check the hyper-parameters against ``_parameter_constraints`` (the family's table,
+        :mod:`wnmf_np.estimators.params`) and the one rule across them a table cannot say."""
+        self._validate_params()
+        if self.l2_mode in OBJECTIVE_MODES and self.loss_reduction != "mean":
             raise ValueError(
                 f"loss_reduction='sum' cannot be combined with l2_mode={self.l2_mode!r}: that form fixes "
                 "the weighting of loss and penalty itself; use loss_reduction='mean'."
             )
-        check_float("huber_delta", self.huber_delta, low=0.0, low_open=True)
-        if not callable(self.eta_schedule):
-            check_option("eta_schedule", self.eta_schedule, ETA_SCHEDULES)
-        check_option("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("max_epochs", self.max_epochs, low=1)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        if self.latent_lr is not None:
-            check_float("latent_lr", self.latent_lr, low=0.0, low_open=True)
-        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}.")
-        for i, b in enumerate(self.betas):
-            check_float(f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
-        check_float("adam_eps", self.adam_eps, low=0.0, low_open=True)
-        check_float("tol", self.tol, low=0.0)
-        if self.n_iter_no_change is not None:
-            check_int("n_iter_no_change", self.n_iter_no_change, low=1)
-        check_option("init", self.init, INITS)
-        check_option("h_update", self.h_update, H_UPDATES)
-        check_option("backend", self.backend, BACKENDS)
-        check_option("nan_policy", self.nan_policy, NAN_POLICIES)
-        check_int("verbose", self.verbose, low=0)
-        check_n_threads(getattr(self, "n_threads", None))
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
-        if self.dtype is not None:
-            check_dtype(self.dtype)
 
     def _train_config(
         self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
@@ -157,7 +120,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
             eta_schedule=eta_schedule,
             lr_schedule=lr_schedule,
             row_independent=row_independent,
-            loss_reduction=getattr(self, "loss_reduction", "mean"),
+            loss_reduction=self.loss_reduction,
             h_update=self.h_update,
             latent_lr_factor=1.0 if self.latent_lr is None else float(self.latent_lr) / float(self.lr),
             tol=float(self.tol),

@@ -9,10 +9,13 @@ import numbers
 
 from ..core.activations import leaky_relu
 from ..core.backend import Backend, namespace_of
-from ..core.validation import check_int, check_latents, check_option
+from ..core.params import POSITIVE_INT, Satisfies, check_parameter, document_parameters, options
+from ..core.regularization import AUTO_L2
+from ..core.validation import check_latents
 from ..models.deconv import LATENTS, TRAIN_LAYOUTS, DeconvModel
 from ..models.deconv_ops import validate_deconv_geometry
 from .base import BaseWNMF
+from .params import WNMF_FAMILY_CONSTRAINTS, WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS
 
 
 def resolve_image_shape(image_shape, stride, n_features: int) -> tuple:
@@ -50,6 +53,24 @@ def _count_minus_one(pair) -> int:
     return sum(_is_minus_one(v) for v in pair)
 
 
+def _image_shape(value) -> bool:
+    """(h, w) of positive integers, one of which may be -1 (checked against the data in fit)."""
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_minus_one(v) or _is_positive_int(v) for v in value)
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+@document_parameters(WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS, regularised="W and every H^(i)",
+                     auto_l1=AUTO_L2["l1"], auto_other=AUTO_L2["l2"], notes={
+    "l2": """In ``l2_mode="objective"`` each factor's λ is weighted by its fan-in over its
+    size (:mod:`wnmf_np.core.regularization`).""",
+    "init": """``"he_uniform"`` draws W and H uniform on ±sqrt(6 / 4r): each output pixel
+    sums 4r products (2 × 2 overlapping taps per rank), the analogue of the rank r of the
+    matrix product.""",
+    "batch_size": "The default (WNMF's is 64) was measured on ORL (docs/deep_and_deconv.md), as were those of ``max_epochs`` and ``latent_lr``.",
+})  # fmt: skip
 class DeconvWNMF(BaseWNMF):
     """Deconvolutional weakly non-negative factorisation of images (paper eq. 12).
 
@@ -85,15 +106,7 @@ class DeconvWNMF(BaseWNMF):
         in docs/performance.md, more at larger strides) at the price of about twice the
         memory (≈ 2.2×). Both give the same result up to rounding. Out-of-core data and
         unmasked KL always train on the images.
-    eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
-    lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
-    n_threads, nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
-        As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=200``,
-        ``latent_lr=3e-2`` (measured on ORL,
-        docs/deep_and_deconv.md); the others are the same. λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np.core.regularization`) regularises W and every
-        H^(i). ``init="he_uniform"`` draws both uniform on ±sqrt(6 / 4r): each output pixel
-        sums 4r products (2 × 2 overlapping taps per rank), the analogue of the rank r of
-        the matrix product.
+    <shared parameters>
 
     Attributes
     ----------
@@ -115,6 +128,15 @@ class DeconvWNMF(BaseWNMF):
     loss_curve_, n_iter_, reconstruction_err_, final_eta_, n_features_in_
         As for :class:`wnmf_np.WNMF`.
     """
+
+    _parameter_constraints = {
+        **WNMF_FAMILY_CONSTRAINTS,
+        "n_components": [POSITIVE_INT],
+        "stride": [POSITIVE_INT],
+        "image_shape": [None, Satisfies(_image_shape, "a pair (height, width) of positive integers, one of them may be -1")],
+        "latent": [options(LATENTS)],
+        "train_layout": [options(TRAIN_LAYOUTS)],
+    }
 
     def __init__(
         self,
@@ -189,30 +211,25 @@ class DeconvWNMF(BaseWNMF):
     def _n_features_out(self) -> int:
         """Columns of ``transform``'s output: r for ``latent="sum"``, 4s²r for "raw"."""
         r, k = self.model_.n_components, 2 * self.model_.stride
-        return r if check_option("latent", self.latent, LATENTS) == "sum" else r * k * k
+        return r if check_parameter(self, "latent") == "sum" else r * k * k
 
     # ---------------------------------------------------------------- hooks
     def _validate_extra(self, n_features: int) -> None:
-        check_int("n_components", self.n_components, low=1)
-        check_option("latent", self.latent, LATENTS)
-        check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
-        resolve_image_shape(self.image_shape, self.stride, n_features)
+        resolve_image_shape(self.image_shape, self.stride, n_features)  # the geometry against the data
 
     def _make_model(self, n_features: int) -> DeconvModel:
         h, w, s = resolve_image_shape(self.image_shape, self.stride, n_features)
-        layout = check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
-        return DeconvModel(check_int("n_components", self.n_components, low=1), (h, w), s, train_layout=layout)
+        return DeconvModel(int(self.n_components), (h, w), s, train_layout=self.train_layout)
 
     def _model_for_transform(self):
         """A copy of the fitted model set to the current ``train_layout`` (fitted state is
         left as it is)."""
         model = copy.copy(self.model_)
-        model.train_layout = check_option("train_layout", self.train_layout, TRAIN_LAYOUTS)
+        model.train_layout = self.train_layout  # validated by transform
         return model
 
     def _latents_of(self, params: dict, eta: float):
-        latent = check_option("latent", self.latent, LATENTS)
-        return self.model_.latents(leaky_relu(params["H"], eta), latent)
+        return self.model_.latents(leaky_relu(params["H"], eta), self.latent)
 
     def _factors(self) -> dict:
         """The factor images φη(W) and the per-image kernels φη(H) (not the summed latents)."""

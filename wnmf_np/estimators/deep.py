@@ -9,30 +9,26 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..core.activations import inverse_leaky_relu, leaky_relu
 from ..core.backend import Backend, namespace_of
+from ..core.init import ridge_least_squares
+from ..core.params import Satisfies, check_parameter, document_parameters, rank_tuple
 from ..core.regularization import AUTO_L2_DEEP
 from ..core.threads import limit_threads
 from ..core.validation import check_latents
 from ..models.deep import DeepModel
 from .base import BaseWNMF
+from .params import WNMF_FAMILY_CONSTRAINTS, WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS
+from .wnmf import WARM_START_RIDGE
 
 
-def check_ranks(ranks) -> tuple:
-    """``ranks`` as a tuple of positive ints, bottom layer first; errors name ``ranks``."""
-    if isinstance(ranks, (str, bytes)) or not isinstance(ranks, (tuple, list)):
-        raise TypeError(
-            f"ranks must be a non-empty tuple of positive integers (r_1, ..., r_L), got {ranks!r}; "
-            "for one layer write ranks=(r,)."
-        )
-    if len(ranks) == 0:
-        raise ValueError("ranks must be a non-empty tuple of positive integers (r_1, ..., r_L), got ().")
-    for i, r in enumerate(ranks):
-        if isinstance(r, bool) or not isinstance(r, numbers.Integral):
-            raise TypeError(f"ranks[{i}] must be an integer, got {r!r} of type {type(r).__name__}.")
-        if r < 1:
-            raise ValueError(f"ranks[{i}] must be >= 1, got {r}.")
-    return tuple(int(r) for r in ranks)
-
-
+@document_parameters(WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS, regularised="every W_l and H",
+                     auto_l1=AUTO_L2_DEEP["l1"], auto_other=AUTO_L2_DEEP["l2"], notes={
+    "l2": """WNMF's 0.03 costs deep WNMF 12 NMI points on ORL (docs/results/negativity_deep_deconv.md).
+    In ``l2_mode="objective"`` each factor's λ is weighted by its fan-in over its size
+    (:mod:`wnmf_np.core.regularization`).""",
+    "init": """``"he_uniform"`` draws each factor uniform on ±sqrt(6 / fan_in) with fan_in the
+    inner dimension of its product: r_l for W_l, r_1 for H.""",
+    "batch_size": "The default (WNMF's is 64) was measured on ORL (docs/deep_and_deconv.md), as were those of ``max_epochs`` and ``latent_lr``.",
+})  # fmt: skip
 class DeepWNMF(BaseWNMF):
     """Deep weakly non-negative matrix factorisation, X ≈ φη(H) φη(W_1)ᵀ ⋯ φη(W_L)ᵀ.
 
@@ -53,14 +49,7 @@ class DeepWNMF(BaseWNMF):
     ranks : tuple of int
         ``(r_1, …, r_L)``, bottom layer first: r_1 is the rank of H, W_l maps layer l
         (r_l) to layer l + 1 (r_{l+1}, the data for l = L). The paper uses (20, 40) on ORL.
-    eta, l2, l2_mode, loss, loss_reduction, huber_delta, eta_schedule, lr_schedule, batch_size, max_epochs,
-    lr, latent_lr, betas, adam_eps, tol, n_iter_no_change, init, h_update, backend, dtype,
-    n_threads, nan_policy, random_state, verbose, callback, checkpoint_path, checkpoint_every
-        As for :class:`wnmf_np.WNMF`, with the defaults ``batch_size=32``, ``max_epochs=400`` and
-        ``latent_lr=3e-2`` (measured on ORL, docs/deep_and_deconv.md); the others are
-        the same, except ``l2="auto"`` = 0.015 for L1 (WNMF's 0.03 costs deep WNMF 12 NMI points on ORL, docs/results/negativity_deep_deconv.md). λ (``l2``, in ``l2_mode="objective"`` weighted by each factor's fan-in over its size, :mod:`wnmf_np.core.regularization`) regularises every W_l and
-        H; ``init="he_uniform"`` draws each factor uniform on ±sqrt(6 / fan_in) with
-        fan_in the inner dimension of its product: r_l for W_l, r_1 for H.
+    <shared parameters>
 
     Attributes
     ----------
@@ -85,6 +74,10 @@ class DeepWNMF(BaseWNMF):
     """
 
     _auto_l2 = AUTO_L2_DEEP  # l2="auto": 0.015 for L1 (docs/results/negativity_deep_deconv.md)
+    _parameter_constraints = {
+        **WNMF_FAMILY_CONSTRAINTS,
+        "ranks": [Satisfies(rank_tuple, "a non-empty tuple of positive integers (r_1, ..., r_L); for one layer write ranks=(r,)")],
+    }
 
     def __init__(
         self,
@@ -148,11 +141,8 @@ class DeepWNMF(BaseWNMF):
         self.checkpoint_every = checkpoint_every
 
     # ---------------------------------------------------------------- hooks
-    def _validate_extra(self, n_features: int) -> None:
-        check_ranks(self.ranks)
-
     def _make_model(self, n_features: int) -> DeepModel:
-        return DeepModel(check_ranks(self.ranks))
+        return DeepModel(tuple(int(r) for r in self.ranks))
 
     def _latents_of(self, params: dict, eta: float):
         """Layer-1 latents φη(H); :meth:`_layer` lifts them to other layers."""
@@ -190,11 +180,7 @@ class DeepWNMF(BaseWNMF):
         if self.loss == "kl":
             return self._mean_training_latents(X, backend)
         xp = backend.xp
-        C = backend.asarray(self.components_).astype(xp.float64)  # float64: no overflow in the Gram
-        gram = C @ C.T
-        ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
-        gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
-        A = xp.linalg.solve(gram, C @ X.T.astype(xp.float64)).T
+        A = ridge_least_squares(backend.asarray(self.components_), X, xp, WARM_START_RIDGE)
         limit = float(np.finfo(X.dtype).max) / 4
         return xp.ascontiguousarray(xp.clip(inverse_leaky_relu(A, self.final_eta_), -limit, limit).astype(X.dtype))
 
@@ -205,7 +191,7 @@ class DeepWNMF(BaseWNMF):
 
     # --------------------------------------------------------------- layers
     def _check_layer(self, layer) -> int:
-        n_layers = len(check_ranks(self.ranks))
+        n_layers = len(check_parameter(self, "ranks"))
         if layer is None:
             return 1
         if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 1 <= layer <= n_layers:

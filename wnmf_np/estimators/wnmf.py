@@ -6,11 +6,24 @@ import numpy as np
 
 from ..core.activations import inverse_leaky_relu, leaky_relu
 from ..core.backend import Backend, namespace_of
-from ..core.validation import check_int, check_latents
+from ..core.init import ridge_least_squares
+from ..core.params import POSITIVE_INT, document_parameters
+from ..core.regularization import AUTO_L2
+from ..core.validation import check_latents
 from ..models.shallow import ShallowModel
 from .base import BaseWNMF
+from .params import WNMF_FAMILY_CONSTRAINTS, WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS
+
+#: ε of the least-squares warm start of ``transform``, relative to the mean diagonal of the Gram matrix
+WARM_START_RIDGE = 1e-6
 
 
+@document_parameters(WNMF_FAMILY_DOCS, WNMF_FAMILY_PARAMETERS, regularised="both factors",
+                     auto_l1=AUTO_L2["l1"], auto_other=AUTO_L2["l2"], notes={"l2": """
+    The L1 value gives ≤ 1 % negative mass in both factors on every data set measured
+    (docs/results/negativity.md); the L2, Huber and KL losses' gradients shrink with the
+    residual, so the λ they need depends on how well the data can be fitted (L2: 0.001
+    suffices on ORL, multi-feature needs 0.01)."""})  # fmt: skip
 class WNMF(BaseWNMF):
     """Weakly non-negative matrix factorisation, X ≈ φη(H) φη(W) (Kobayashi & Watanabe).
 
@@ -26,99 +39,7 @@ class WNMF(BaseWNMF):
     ----------
     n_components : int
         Rank r (>= 1).
-    eta : float in [0, 1], default 0.1
-        Slope of φη on negatives: 1 = plain MF, 0 = ReLU (hard NMF, hard to optimise).
-        With an η schedule, the final η.
-    l2 : float >= 0 or "auto", default "auto"
-        λ, the weight of the L2 regularisation of both factors. It is what keeps the
-        negative parts small: in ``l2_mode="objective"`` a negative entry of φη(·) settles
-        at about −η² ĝ/(2λ) times a typical positive one (ĝ ≤ 1, docs/math.md); λ = 0
-        gives signed, eigenface-like factors. "auto": 0.03 for the L1 loss, which gives
-        ≤ 1 % negative mass in both factors on every data set measured
-        (docs/results/negativity.md), and 0.01 for the L2, Huber and KL losses: their
-        gradients shrink with the residual, so the λ they need depends on how well the
-        data can be fitted (L2: 0.001 suffices on ORL, multi-feature needs 0.01).
-        Its meaning depends on ``l2_mode``; in ``"eq9"`` it is the paper's λ (0.1 there).
-    l2_mode : {"objective", "eq9", "penalty", "decoupled"}, default "objective"
-        How λ enters training (:mod:`wnmf_np.core.regularization`, docs/math.md):
-
-        - ``"objective"``: mini-batch AdamW on the per-entry form of eq. (9),
-          F = ℓ̄ + λ (‖W‖²/n_features + ‖H‖²/n_samples), ℓ̄ the mean loss per entry; a step
-          on the batch B of b samples uses ℓ̄_B + λ‖W‖²/n_features + λ‖H_B‖²/b, which adds
-          up to F over an epoch. F is eq. (9) with λ√(n_samples·n_features), up to a
-          rescaling of W and H; λ means the same on any data size and scale (for L1/KL).
-        - ``"eq9"``: the paper's eq. (9) literally, ‖X − φη(H)φη(W)ᵀ‖₁ + λ(‖W‖² + ‖H‖²),
-          with the same mini-batch weighting; the effect of λ depends on the data's size.
-        - ``"penalty"``: λ(‖W‖² + ‖H_B‖²) added to every step's loss (W's penalty then
-          counts n/b times as often as the latents'; kept for comparison).
-        - ``"decoupled"``: AdamW's decoupled weight decay, p ← p(1 − lr λ) per update (the
-          library's earlier default; under Adam it barely changes the negativity).
-    loss : {"l1", "l2", "huber", "kl"}, default "l1"
-        Mean reduction over observed entries; see :mod:`wnmf_np.core.losses`. "kl" needs X >= 0.
-    loss_reduction : {"mean", "sum"}, default "mean"
-        "mean": the loss is averaged over the observed entries of the batch (PyTorch's
-        default). "sum": summed, the paper's ‖X_b − Y_b‖₁. Adam is invariant to the
-        scale of the loss, so this matters only against ``l2_mode="penalty"``; the
-        objective forms fix the weighting themselves and require "mean".
-    huber_delta : float > 0, default 1.0
-        Threshold δ of the Huber loss.
-    eta_schedule : {"constant", "linear", "cosine"} or callable, default "constant"
-        "linear"/"cosine": curriculum from η = 1 down to ``eta`` over ``max_epochs``;
-        a callable maps the epoch (0-based) to η.
-    lr_schedule : {"constant", "cosine"}, default "cosine"
-    batch_size : int, default 64
-        Samples per mini-batch.
-    max_epochs : int, default 300
-    lr : float, default 1e-2
-        AdamW learning rate (the paper uses 1e-3 with several hundred epochs; see
-        docs/performance.md for how the default was chosen).
-    latent_lr : float or None, default 5e-2
-        Learning rate of the latents H (None: ``lr``). With ``h_update="lazy"`` each
-        latent row takes one step per epoch while W takes n_samples / batch_size, so a
-        larger latent rate balances their progress.
-    betas : (float, float), default (0.9, 0.999)
-    adam_eps : float, default 1e-8
-    tol : float, default 1e-4
-        Relative improvement of the epoch loss that counts as progress.
-    n_iter_no_change : int or None, default None
-        Stop after this many epochs without progress (relative improvement ``tol``);
-        None (default) trains all ``max_epochs``: with the cosine learning-rate schedule
-        the loss keeps falling to the end, and a plateau early in training (common from the
-        signed He initialisation) must not end the fit.
-    init : {"auto", "he_uniform", "random_nonneg"}, default "auto"
-        "he_uniform": the paper's recipe, uniform values of both signs; "random_nonneg":
-        non-negative, scaled to the data mean; "auto": "random_nonneg" for the KL loss
-        and "he_uniform" otherwise. See :mod:`wnmf_np.core.init`.
-    h_update : {"lazy", "dense"}, default "lazy"
-        "lazy": only the batch's latents (and their Adam moments) change in a step, O(r b);
-        "dense": all latents step every time, as a framework optimizer over the whole H.
-    backend : {"auto", "numpy", "cupy"}, default "auto"
-        "auto" follows X (a CuPy X is factorised on the GPU).
-    dtype : {"float32", "float64"} or None, default None
-        Working precision. None follows X, as scikit-learn's NMF does: float32 data is
-        fitted in float32, float64 data in float64, anything else (integers, booleans)
-        in float32. ``transform``, ``partial_fit`` and ``fit(resume=True)`` work in the
-        precision of the fit. float32 is about twice as fast on the CPU.
-    n_threads : int >= 1 or None, default None
-        Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit``,
-        ``transform`` and ``partial_fit`` (restored afterwards). None is load-aware: the
-        pools keep their size on an idle machine and shrink to the CPUs other processes
-        leave idle (checked at the start and once a second), so a fit beside other
-        CPU-bound work does not stall on descheduled BLAS threads (docs/performance.md).
-    nan_policy : {"raise", "omit"}, default "raise"
-        "omit": NaN entries of X are missing values, left out of the loss.
-    random_state : int, Generator or None
-        Seeds the initialisation and the batch order; the same seed on the same backend
-        gives identical factors.
-    verbose : int, default 0
-        1: a progress line at most every second; 2: a line per epoch.
-    callback : callable(epoch, info) -> bool, optional
-        Called after each epoch with a dict (epoch, loss, eta, lr, elapsed); return True
-        to stop training.
-    checkpoint_path : str or Path, optional
-        Where ``fit`` writes checkpoints (see ``checkpoint_every``, :meth:`save`).
-    checkpoint_every : int, optional
-        Write a checkpoint every this many epochs (and at the end of the fit).
+    <shared parameters>
 
     Attributes
     ----------
@@ -143,6 +64,8 @@ class WNMF(BaseWNMF):
         η at the end of training (used by transform).
     n_features_in_ : int
     """
+
+    _parameter_constraints = {**WNMF_FAMILY_CONSTRAINTS, "n_components": [POSITIVE_INT]}
 
     def __init__(
         self,
@@ -206,7 +129,7 @@ class WNMF(BaseWNMF):
         self.checkpoint_every = checkpoint_every
 
     def _make_model(self, n_features: int) -> ShallowModel:
-        return ShallowModel(check_int("n_components", self.n_components, low=1))
+        return ShallowModel(int(self.n_components))
 
     def _latents_of(self, params: dict, eta: float):
         return leaky_relu(params["H"], eta)
@@ -222,12 +145,7 @@ class WNMF(BaseWNMF):
         if self.loss == "kl":
             return self._mean_training_latents(X, backend)
         xp = backend.xp
-        # float64: the Gram matrix and solve must not overflow for large-valued float32 data
-        B = leaky_relu(params["W"], self.final_eta_).T.astype(xp.float64)
-        gram = B @ B.T
-        ridge = 1e-6 * float(xp.trace(gram)) / gram.shape[0] + 1e-12
-        gram = gram + ridge * xp.eye(gram.shape[0], dtype=gram.dtype)
-        A = xp.linalg.solve(gram, B @ X.T.astype(xp.float64)).T
+        A = ridge_least_squares(leaky_relu(params["W"], self.final_eta_).T, X, xp, WARM_START_RIDGE)
         H = inverse_leaky_relu(A, self.final_eta_)
         limit = float(np.finfo(X.dtype).max) / 4
         return xp.ascontiguousarray(xp.clip(H, -limit, limit).astype(X.dtype))

@@ -42,14 +42,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ..core.backend import resolve_backend
+from ..core.init import ridge_least_squares
+from ..core.params import NON_NEGATIVE_INT, Satisfies, document_parameters, options, rank_sequence
 from ..core.threads import limit_threads, refresh_threads
 from ..core.validation import (
     check_data,
-    check_dtype,
     check_feature_names,
-    check_float,
     check_int,
-    check_option,
     check_random_state_seed,
     declared_dtype,
     preserved_dtypes,
@@ -59,6 +58,8 @@ from ..core.validation import (
 from ..core.warn import warn
 from ..estimators.persistence import ModelFileMixin, fitted_common
 from ..training.driver import DivergenceError
+from .init import MU_COMPUTED_INITS
+from .params import MU_FAMILY_CONSTRAINTS, MU_FAMILY_DOCS, MU_FAMILY_PARAMETERS, NAN_POLICY, TOL
 from .rows import solve_rows
 from .shallow import CHECK_EVERY, MultiplicativeNMF, run_mu
 from .updates import Penalty, Problem, ldexp, mu_step, pow2, scale_exponent
@@ -154,6 +155,10 @@ def _per_square(lam: float, scale: float) -> float:
     return lam * pow2(-2 * math.log2(scale)) if lam else 0.0
 
 
+#: ε of the ridge start of ``transform``, relative to the trace of the Gram matrix (at least λ)
+WARM_START_RIDGE = 1e-8
+
+
 def _warm_start(xp, X, C, lam: float, dtype):
     """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
 
@@ -162,17 +167,17 @@ def _warm_start(xp, X, C, lam: float, dtype):
     at least the dtype's smallest normal number) keeps every entry able to move
     multiplicatively. Each row uses its own values only, so a sample's start does not
     depend on the other samples of the batch, and both are linear in X: the start for
-    c·X is c times the start for X.
+    c·X is c times the start for X. The ridge (float64, absolute: never singular, no
+    overflow) is ``max(λ, 1e-8 tr(C Cᵀ))``.
     """
-    C64 = C.astype(xp.float64)  # float64 and an absolute ridge: no overflow, never singular
-    G = C64 @ C64.T
-    G = G + (max(lam, 1e-8 * float(xp.trace(G))) + 1e-12) * xp.eye(C.shape[0], dtype=xp.float64)
-    L = xp.linalg.solve(G, C64 @ X.T.astype(xp.float64)).T  # (n, r_1)
+    L = ridge_least_squares(C, X, xp, WARM_START_RIDGE, per_rank=False, at_least=lam)  # (n, r_1)
     floor = xp.maximum(0.01 * xp.maximum(L, 0.0).max(axis=1), float(np.finfo(dtype).tiny))[:, None]
     limit = float(np.finfo(dtype).max) / 4
     return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
 
 
+@document_parameters(MU_FAMILY_DOCS, MU_FAMILY_PARAMETERS, notes={
+    "nan_policy": "Missing entries are left out of the first pretraining stage and of the fine-tuning objective."})
 class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Multilayer NMF ``X.T ≈ W_L ⋯ W_1 H_1`` fitted by multiplicative updates.
 
@@ -200,9 +205,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
     tol : float, default 1e-4
     init : {"random", "nndsvda", "nndsvd", "nndsvdar"}
         Initialisation of every pretraining stage.
-    backend, dtype, nan_policy, random_state, verbose, n_threads
-        As in :class:`MultiplicativeNMF`; missing entries are left out of the first
-        pretraining stage and of the fine-tuning objective.
+    <shared parameters>
 
     Attributes
     ----------
@@ -211,9 +214,13 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
     latents_ : list of arrays
         ``latents_[l-1] = Z_lᵀ`` (n_samples, r_l) for layer ``l = 1 … L``:
         ``H_1ᵀ``, ``(W_1 H_1)ᵀ``, …
-    components_ : list of arrays
-        ``components_[l-1] = (W_L ⋯ W_l)ᵀ`` (r_l, n_features), so that
-        ``latents_[l-1] @ components_[l-1]`` is the reconstruction for every ``l``.
+    components_ : array of shape (r_1, n_features)
+        ``(W_L ⋯ W_1)ᵀ``, the full product basis: ``latents_[0] @ components_`` is the
+        reconstruction (as :class:`wnmf_np.DeepWNMF`'s ``components_``).
+    layer_components_ : list of L arrays, the l-th of shape (r_l, n_features)
+        ``layer_components_[l-1] = (W_L ⋯ W_l)ᵀ``, the basis that decodes layer-l latents:
+        ``latents_[l-1] @ layer_components_[l-1]`` is the reconstruction for every ``l``;
+        ``layer_components_[0] is components_``.
     pretrain_objective_ : list of float
         ``‖Z − W Z'‖²`` of each pretraining stage at its initialisation and at its end,
         as ``[(initial, final), …]`` from layer L down to layer 1.
@@ -241,6 +248,14 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
     """
 
     _fused = True
+    _parameter_constraints = {
+        **MU_FAMILY_CONSTRAINTS,
+        "ranks": [Satisfies(rank_sequence, "a non-empty sequence of positive integers (r_1, ..., r_L)")],
+        "pretrain_iter": [NON_NEGATIVE_INT],
+        "tol": TOL,
+        "init": [options(MU_COMPUTED_INITS)],
+        "nan_policy": NAN_POLICY,
+    }
 
     def __init__(
         self,
@@ -284,19 +299,9 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         return int(self.factors_[0].shape[1])
 
     def _check_params(self):
-        """Check the hyper-parameters; returns the ranks."""
-        if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__len__") or len(self.ranks) < 1:
-            raise ValueError(f"ranks must be a non-empty sequence of positive integers, got {self.ranks!r}.")
-        ranks = tuple(check_int(f"ranks[{i}]", r, low=1) for i, r in enumerate(self.ranks))
-        check_float("l2", self.l2, low=0.0)
-        check_int("max_iter", self.max_iter, low=0)
-        check_int("pretrain_iter", self.pretrain_iter, low=0)
-        check_float("tol", self.tol, low=0.0)
-        check_option("init", self.init, ("random", "nndsvd", "nndsvda", "nndsvdar"))
-        check_int("verbose", self.verbose, low=0)
-        if self.dtype is not None:
-            check_dtype(self.dtype)
-        return ranks
+        """Check the hyper-parameters (``_parameter_constraints``); returns the ranks."""
+        self._validate_params()
+        return tuple(int(r) for r in self.ranks)
 
     def _stage(self, rank: int, seed: int, dtype):
         """The shallow estimator of one pretraining stage (λ mapped to its scaling)."""
@@ -403,7 +408,8 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             self.loss_curve_ = losses
             self.reconstruction_err_ = error
             self.latents_ = self._latents(H1)
-            self.components_ = self._components()
+            self.layer_components_ = self._components()
+            self.components_ = self.layer_components_[0]
             return self.latents_[self._check_layer(layer) - 1]
 
     def transform(self, X, *, layer=1):
@@ -508,4 +514,5 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         self.data_scale_ = scale
         self.pretrain_objective_ = pairs
         self.latents_ = self._latents(backend.xp.ascontiguousarray(backend.asarray(Z).T))
-        self.components_ = self._components()
+        self.layer_components_ = self._components()
+        self.components_ = self.layer_components_[0]

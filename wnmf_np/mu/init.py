@@ -27,7 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
-INITS = ("random", "nndsvd", "nndsvda", "nndsvdar", "custom")
+#: the starts computed from X alone (the only ones DeepMultiplicativeNMF's stages can take)
+MU_COMPUTED_INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
+#: MultiplicativeNMF's ``init`` options: those, and "custom" (W and H passed to fit)
+MU_INITS = (*MU_COMPUTED_INITS, "custom")
 EXACT_SVD_MAX = 1000
 NNDSVD_ZERO = 1e-6
 

@@ -18,15 +18,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ..core.backend import Backend, resolve_backend
+from ..core.params import document_parameters, options
 from ..core.threads import limit_threads, refresh_threads
 from ..core.validation import (
     check_data,
-    check_dtype,
     check_feature_names,
-    check_float,
-    check_int,
     check_latents,
-    check_option,
     check_random_state_seed,
     declared_dtype,
     preserved_dtypes,
@@ -37,7 +34,17 @@ from ..core.warn import warn
 from ..estimators.persistence import ModelFileMixin, fitted_common
 from ..training.data import OutOfCoreData, is_out_of_core
 from .chunked import ChunkedMatrix
-from .init import INITS, check_custom_factor, nndsvd_init, random_init
+from .init import MU_INITS, check_custom_factor, nndsvd_init, random_init
+from .params import (
+    BETA_LOSS,
+    L1,
+    MU_FAMILY_CONSTRAINTS,
+    MU_FAMILY_DOCS,
+    MU_FAMILY_PARAMETERS,
+    N_COMPONENTS,
+    NAN_POLICY,
+    TOL,
+)
 from .rows import CHECK_EVERY, row_start, solve_rows
 from .updates import (
     TRACE_MAX_REL_ERROR,
@@ -142,6 +149,7 @@ def reconstruction_error(divergence: float) -> float:
     return float(np.sqrt(2.0 * max(divergence, 0.0)))
 
 
+@document_parameters(MU_FAMILY_DOCS, MU_FAMILY_PARAMETERS)
 class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Non-negative matrix factorisation by Lee–Seung multiplicative updates.
 
@@ -182,19 +190,7 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         evaluates the objective only at the start and the end.
     init : {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
         See :mod:`wnmf_np.mu.init`; "custom" takes ``W`` and ``H`` passed to ``fit``.
-    backend : {"auto", "numpy", "cupy"}
-    dtype : {"float32", "float64"} or None, default None
-        Working precision; None follows X (float32 stays float32, float64 stays float64,
-        other input works in float32). ``transform`` works in the precision of the fit.
-    nan_policy : {"raise", "omit"}
-        Under "omit" NaN marks a missing entry; missing entries (NaN or ``mask=False``)
-        are left out of ``D_β`` and of the updates (weighted MU rule).
-    random_state : int, Generator or None
-    verbose : int
-    n_threads : int >= 1 or None, default None
-        Threads of the BLAS/OpenMP pools and numba's parallel loops during ``fit`` and
-        ``transform`` (restored afterwards). None is load-aware: the pools shrink to the
-        CPUs that other processes leave idle (docs/performance.md).
+    <shared parameters>
 
     Attributes
     ----------
@@ -221,6 +217,15 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     #: use the fused kernels; tests switch it off to compare with the reference formulas
     _fused = True
+    _parameter_constraints = {
+        **MU_FAMILY_CONSTRAINTS,
+        "n_components": N_COMPONENTS,
+        "beta_loss": BETA_LOSS,
+        "l1": L1,
+        "tol": TOL,
+        "init": [options(MU_INITS)],
+        "nan_policy": NAN_POLICY,
+    }
 
     def __init__(
         self,
@@ -268,17 +273,8 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     # ------------------------------------------------------------------ checking
     def _check_params(self) -> float:
-        """Check the hyper-parameters; returns β."""
-        check_int("n_components", self.n_components, low=1)
-        check_float("l1", self.l1, low=0.0)
-        check_float("l2", self.l2, low=0.0)
-        check_int("max_iter", self.max_iter, low=0)
-        check_float("tol", self.tol, low=0.0)
-        check_option("init", self.init, INITS)
-        check_option("nan_policy", self.nan_policy, ("raise", "omit"))
-        check_int("verbose", self.verbose, low=0)
-        if self.dtype is not None:
-            check_dtype(self.dtype)
+        """Check the hyper-parameters (``_parameter_constraints``); returns β."""
+        self._validate_params()
         return beta_from_loss(self.beta_loss)
 
     def _problem(self, X, mask, beta, dtype, backend: Backend, n_for_penalty=None, scaling=None) -> Problem:

@@ -15,15 +15,12 @@ from sklearn.exceptions import NotFittedError
 
 from ..core.backend import Backend, resolve_backend
 from ..core.optim import AdamWConfig
-from ..core.threads import check_n_threads, limit_threads, refresh_threads
+from ..core.params import POSITIVE, POSITIVE_INT, document_parameters, options
+from ..core.threads import limit_threads, refresh_threads
 from ..core.validation import (
     check_data,
-    check_dtype,
     check_feature_names,
-    check_float,
-    check_int,
     check_latents,
-    check_option,
     check_random_state_seed,
     declared_dtype,
     preserved_dtypes,
@@ -33,11 +30,12 @@ from ..core.validation import (
 from ..estimators.persistence import ModelFileMixin, fitted_common
 from ..kernels import get_kernels
 from ..training.driver import DivergenceError
+from .params import L1, MU_FAMILY_CONSTRAINTS, MU_FAMILY_DOCS, N_COMPONENTS
 from .shallow import MultiplicativeNMF, reconstruction_error
 from .unfolded_model import Layers, backward, forward, nnls_active_set, nnls_scipy, objective
 from .updates import Penalty, Problem, divergence
 
-INITS = ("faithful", "mu", "perturbed")
+UNFOLDED_INITS = ("faithful", "mu", "perturbed")
 NNLS_SOLVERS = ("active-set", "scipy")
 #: the authors' constant for every entry of every A_k and B_k
 FAITHFUL_VALUE = 0.1
@@ -49,6 +47,7 @@ MU_INIT_ITER = 20
 ADAM = AdamWConfig(lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, l2_penalty=0.0)
 
 
+@document_parameters(MU_FAMILY_DOCS, ("backend", "dtype", "n_threads"))
 class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """NMF by deep unfolding of the multiplicative H-update (Nasser, Eldar & Sharan 2022).
 
@@ -99,17 +98,11 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         it agrees with SciPy to ~1e-9, tested). "scipy": ``scipy.optimize.nnls`` per
         feature on the n × r data, the authors' solver; NumPy only and 50–100× slower
         (ORL: 1.2–2.2 s per step).
-    backend : {"auto", "numpy", "cupy"}
-    dtype : {"float32", "float64"} or None, default None
-        Working precision; None follows X (float32 stays float32, float64 stays float64,
-        other input works in float32). ``transform`` works in the precision of the fit.
-    random_state : int, Generator or None
+    random_state : int >= 0, Generator, RandomState or None, default None
         Seeds the "mu" and "perturbed" starts and the batch order.
-    verbose : int
+    verbose : int >= 0, default 0
         Print the loss every ``max(1, max_iter // 10)`` epochs when > 0.
-    n_threads : int or None
-        Threads for BLAS and numba during ``fit``/``transform``; None follows the
-        machine's load (:mod:`wnmf_np.core.threads`).
+    <shared parameters>
 
     Attributes
     ----------
@@ -131,6 +124,17 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     One step costs about ``2 (2K + 2) r m b`` flops: one GEMM ``[A_0; …] X`` for all
     layers, one for all ``∂L/∂A_k``, plus ``WᵀX`` and ``H Xᵀ``. Sparse ``X`` is densified.
     """
+
+    _parameter_constraints = {
+        **MU_FAMILY_CONSTRAINTS,
+        "n_components": N_COMPONENTS,
+        "n_layers": [POSITIVE_INT],
+        "l1": L1,
+        "lr": [POSITIVE],
+        "batch_size": [POSITIVE_INT, None],
+        "init": [options(UNFOLDED_INITS)],
+        "nnls": [options(NNLS_SOLVERS)],
+    }
 
     def __init__(
         self,
@@ -179,20 +183,8 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
 
     # ------------------------------------------------------------------ checking
     def _check_params(self) -> None:
-        check_int("n_components", self.n_components, low=1)
-        check_int("n_layers", self.n_layers, low=1)
-        check_float("l1", self.l1, low=0.0)
-        check_float("l2", self.l2, low=0.0)
-        check_int("max_iter", self.max_iter, low=0)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, low=1)
-        check_option("init", self.init, INITS)
-        check_option("nnls", self.nnls, NNLS_SOLVERS)
-        check_int("verbose", self.verbose, low=0)
-        check_n_threads(self.n_threads)
-        if self.dtype is not None:
-            check_dtype(self.dtype)
+        """Check the hyper-parameters (``_parameter_constraints``)."""
+        self._validate_params()
 
     def _check_X(self, X, dtype, backend: Backend):
         """Dense, finite, non-negative ``X`` on the backend, with MultiplicativeNMF's messages."""
