@@ -145,12 +145,24 @@ def test_default_shrinks_the_pools_when_the_machine_is_busy(X, make, monkeypatch
     assert _pool_threads() == before
 
 
-def test_default_leaves_the_pools_on_an_idle_machine(X, monkeypatch):
+def test_default_leaves_the_blas_pools_on_an_idle_machine(X, monkeypatch):
     monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 0)
     seen = []
     before = _pool_threads()
     WNMF(2, max_epochs=2, callback=lambda e, i: seen.append(_pool_threads())).fit(X)
-    assert seen and all(s == before for s in seen)
+    assert seen and all(blas == before[0] for blas, _ in seen)
+    assert _pool_threads() == before
+
+
+@pytest.mark.parametrize("n_threads", [None, 2])
+def test_numba_runs_on_one_thread_inside_a_fit_whatever_the_blas_pool(X, n_threads, monkeypatch):
+    """numba's loops never share the cores with OpenBLAS's spinning workers (core/threads.py)."""
+    monkeypatch.setattr(threads_module, "busy_cpus_elsewhere", lambda: 0)
+    numba_before = numba.get_num_threads()
+    seen = []
+    WNMF(2, max_epochs=2, n_threads=n_threads, callback=lambda e, i: seen.append(numba.get_num_threads())).fit(X)
+    assert seen and set(seen) == {threads_module.NUMBA_THREADS_IN_FITS}
+    assert numba.get_num_threads() == numba_before
 
 
 @pytest.mark.parametrize("fit", [

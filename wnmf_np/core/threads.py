@@ -3,9 +3,9 @@
 Every estimator takes ``n_threads`` (None or an int >= 1) and runs ``fit``, ``transform``
 and ``partial_fit`` inside :func:`limit_threads`.
 
-- An int caps BLAS/OpenMP and numba at that many threads for the call and restores them
+- An int caps BLAS/OpenMP at that many threads for the call and restores them
   afterwards.
-- None (the default) is *load-aware*: the pools keep their current size (BLAS's own
+- None (the default) is *load-aware*: the BLAS/OpenMP pools keep their current size (BLAS's own
   default, what joblib gave its workers, or an outer ``threadpoolctl.threadpool_limits``)
   unless other processes keep CPUs busy right now; then they shrink to the CPUs left
   idle (at least one). The check is made when the call starts and again at most once a
@@ -16,6 +16,15 @@ threads spin while they wait for each other. Beside other CPU-bound work a desch
 thread stalls every product: a 2-thread fit beside two busy processes on a 2-core machine
 ran 3.5-5.6× slower than alone, the same fit on one thread 1.6-2× (docs/performance.md).
 On an idle machine nothing changes, so fits keep the speed of all cores.
+
+numba's parallel loops (the AdamW update of a large parameter) run on one thread inside
+every fit (:data:`NUMBA_THREADS_IN_FITS`). OpenBLAS's workers keep spinning for a while after
+each product, so a parallel numba loop right after one runs beside a spinning thread: at
+two BLAS threads on the 2-core machine, WNMF fits were 1.1-1.9x faster with numba on one
+thread than on two (ORL 0.47 vs 0.90 s, DeepWNMF 0.51 vs 0.81 s, DeconvWNMF 0.33 vs
+0.53 s, multi-feature 0.36 vs 0.40 s; same at ImageNet-CNN size, 4.4-5.7 vs 4.9-5.4 s;
+docs/performance.md, "numba beside BLAS"). The BLAS pool, which runs the products, gets
+the threads.
 
 "Busy" is read from the kernel's count of runnable tasks (``/proc/loadavg``) minus this
 process's own runnable threads, the smallest of a few samples (a passing process is not
@@ -33,6 +42,8 @@ from contextlib import contextmanager
 from .validation import check_int
 
 REFRESH_SECONDS = 1.0  # how often a long fit re-reads the load
+#: numba threads inside a fit, whatever the BLAS pool's size (the module docstring says why)
+NUMBA_THREADS_IN_FITS = 1
 _SAMPLES = 4  # load samples per reading; their minimum counts
 _active = threading.local()  # the innermost load-aware budget of this thread
 
@@ -129,7 +140,6 @@ class _LoadAwareBudget:
         self._restore_blas()
         if want < self.ceiling:
             self._limiter = self._controller.limit(limits=want)
-        self._numba.set_num_threads(min(want, self._numba_before))
         self.current = want
 
     def _restore_blas(self):
@@ -155,6 +165,7 @@ def limit_threads(n_threads):
             return
         budget = _LoadAwareBudget()
         _active.budget = budget
+        numba.set_num_threads(NUMBA_THREADS_IN_FITS)
         try:
             budget.refresh(force=True)
             yield
@@ -167,7 +178,7 @@ def limit_threads(n_threads):
     previous = numba.get_num_threads()
     outer, _active.budget = getattr(_active, "budget", None), None  # a fixed cap wins inside
     with threadpool_limits(limits=n_threads):
-        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(n_threads, NUMBA_THREADS_IN_FITS))
         try:
             yield
         finally:
