@@ -1,6 +1,6 @@
 """wnmf_np against a faithful PyTorch-autograd implementation of the same WNMF training.
 
-    python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2]
+    python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2] [--isolate]
     python bench/bench_torch.py --model deconv [--epochs 2]     # DeconvWNMF vs conv_transpose2d
     python bench/bench_torch.py --model deconv --layout phase --rounds 3 --compare-layouts  # + A/B of the layout
 
@@ -222,6 +222,17 @@ def _torch_time(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+def _isolated(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a fresh interpreter (``--isolate``): PyTorch's thread pools
+    then never live in the process that times wnmf_np (they did slow our epochs down by up to
+    30 %, and how much varied from run to run)."""
+    import concurrent.futures  # noqa: PLC0415
+    import multiprocessing  # noqa: PLC0415
+
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 def _ratio(ours, theirs):
     return None if theirs is None or ours is None else ours / theirs
 
@@ -244,6 +255,8 @@ def main(argv=None):
     parser.add_argument("--compare-layouts", action="store_true",
                         help="deconv: also time the lazy fit in the other train_layout")  # fmt: skip
     parser.add_argument("--out-dir", default=str(OUT), help="where the JSON goes (default bench/out)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="shallow: run PyTorch in a child process, so its threads never run beside ours")  # fmt: skip
     args = parser.parse_args(argv)
     if args.model == "deconv":
         return deconv_main(args)
@@ -262,8 +275,9 @@ def main(argv=None):
             X = cupy.asarray(X)
         hp = dict(r=r, b=b, epochs=args.epochs, lr=1e-3, wd=0.1, eta=0.1, seed=0)
         with threadpool_limits(args.threads):
-            t_torch, loss_torch = _torch_time(torch_epochs, X if backend == "numpy" else X.get(), device=args.device,
-                                              threads=args.threads, **hp) or (None, None)  # fmt: skip
+            run = (lambda *a, **k: _isolated(_torch_time, *a, **k)) if args.isolate else _torch_time
+            t_torch, loss_torch = run(torch_epochs, X if backend == "numpy" else X.get(), device=args.device,
+                                      threads=args.threads, **hp) or (None, None)  # fmt: skip
             t_dense, loss_dense = ours_epochs(X, h_update="dense", backend=backend, **hp)
             t_lazy, loss_lazy = ours_epochs(X, h_update="lazy", backend=backend, **hp)
         row = dict(size=name, m=m, n=X.shape[0], r=r, b=b, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
