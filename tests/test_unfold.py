@@ -25,7 +25,7 @@ from wnmf_np.mu.unfolded_model import (
     nnls_scipy,
     objective,
 )
-from wnmf_np.mu.updates import Penalty, Problem, update_W
+from wnmf_np.mu.updates import Penalty, Problem, update_H
 
 R = 3
 
@@ -91,9 +91,9 @@ def test_backward_input_gradient_matches_finite_differences(rng):
 def test_layers_with_W_equal_lee_seung_updates(rng, K, l1, l2):
     """With A_k = Wᵀ, B_k = WᵀW, K layers are K H-updates of MultiplicativeNMF's MU.
 
-    In MultiplicativeNMF's orientation the latents are its ``W`` (n, r) and the basis its
-    ``H`` (r, m) = our Wᵀ; its W-update with penalty (l1_W, l2_W) = (λ₁, λ₂) has the
-    denominator ``W H Hᵀ + λ₁ + λ₂ W`` of our layer, floored at eps instead of + ε.
+    MultiplicativeNMF's updates take the latents ``H`` as rows (n, r) and the basis as
+    ``Wt`` (r, m); its H-update with penalty (l1_H, l2_H) = (λ₁, λ₂) has the denominator
+    ``H Wt Wtᵀ + λ₁ + λ₂ H`` of our layer (transposed), floored at eps instead of + ε.
     """
     X = _data(rng)
     n, m = X.shape
@@ -101,10 +101,10 @@ def test_layers_with_W_equal_lee_seung_updates(rng, K, l1, l2):
     H0 = rng.uniform(0.1, 1.0, (R, n))
     layers = Layers(np.repeat(Wt[None], K, axis=0), np.repeat((Wt @ Wt.T)[None], K, axis=0))
     H, _ = forward(layers, X, l1, l2, H0=H0.copy(), keep=False)
-    prob = Problem(np, X, None, 2.0, 1.0, float(np.finfo(np.float64).eps), Penalty(l1_W=l1, l2_W=l2), False)
+    prob = Problem(np, X, None, 2.0, 1.0, float(np.finfo(np.float64).eps), Penalty(l1_H=l1, l2_H=l2), False)
     latents = np.ascontiguousarray(H0.T)
     for _ in range(K):
-        update_W(prob, latents, Wt)
+        update_H(prob, latents, Wt)
     np.testing.assert_allclose(H.T, latents, rtol=1e-6)  # the two ε placements differ by ~1e-7
 
 

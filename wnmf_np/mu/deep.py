@@ -323,14 +323,14 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         for l in range(len(ranks) - 1, -1, -1):
             est = self._stage(ranks[l], int(rng.integers(2**31 - 1)), dtype)
             prob = est._problem(data, data_mask, 2.0, dtype, backend)
-            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ in the
-            # caller's units; in those of Z / scale, λ for the latents W and λ / scale² for Z'
-            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, _per_square(lam, scale)))
-            Lat, Comp = est._initial_factors(prob, None, None, rng, dtype, backend)
-            res = run_mu(prob, Lat, Comp, max_iter=self.pretrain_iter, tol=0.0)
+            # ‖Zᵀ − H Wtᵀ‖² + λ(‖H‖² + ‖Wt‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_H = l2_W = λ in
+            # the caller's units; in those of Z / scale, λ for the latents H and λ / scale² for Wt
+            prob = prob._replace(penalty=Penalty(l2_H=lam, l2_W=_per_square(lam, scale)))
+            H, Wt = est._initial_factors(prob, None, None, rng, dtype, backend)
+            res = run_mu(prob, H, Wt, max_iter=self.pretrain_iter, tol=0.0)
             self.pretrain_objective_.append((2.0 * res.losses[0] * to_caller, 2.0 * res.losses[-1] * to_caller))
-            Ws[l] = backend.xp.ascontiguousarray(res.H.T)  # (r_{l+1}, r_l)
-            data, data_mask = res.W, None  # latents (n, r_l) feed the next stage
+            Ws[l] = backend.xp.ascontiguousarray(res.Wt.T)  # the stage's basis W = W_l (r_{l+1}, r_l)
+            data, data_mask = res.H, None  # its latents (n, r_l) feed the next stage
         return Ws, backend.xp.ascontiguousarray(data.T)
 
     def fit(self, X, y=None, *, mask=None):
@@ -440,7 +440,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
             lam = float(self.l2)
             # min ‖X − L C‖² + λ‖L‖² (+ λ‖C‖², constant) in the units of X / t (L carries t)
-            penalty = Penalty(0.0, 0.0, lam, _per_square(lam, t))
+            penalty = Penalty(l2_H=lam, l2_W=_per_square(lam, t))
             prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), penalty, self._fused)
             Lat = _warm_start(xp, Xd, C, lam, dtype)
             Lat = solve_rows(prob, Lat, C, max_iter=self.max_iter, tol=self.tol)[0]
