@@ -219,9 +219,9 @@ def test_faithful_and_mu_initialisations(rng):
     np.testing.assert_array_equal(A, 0.1)
     np.testing.assert_array_equal(B, 0.1)
     est = _fit(X, max_iter=0, init="mu").fit(X)
-    W0 = est.layers_.A[0]
-    np.testing.assert_array_equal(est.layers_.A[1], W0)
-    np.testing.assert_allclose(est.layers_.B[2], W0 @ W0.T)
+    Wt0 = est.layers_.A[0]
+    np.testing.assert_array_equal(est.layers_.A[1], Wt0)
+    np.testing.assert_allclose(est.layers_.B[2], Wt0 @ Wt0.T)
     A_p = _fit(X, max_iter=0, init="perturbed").fit(X).layers_.A
     assert np.abs(A_p / 0.1 - 1).max() <= 0.1 and A_p.std() > 0
 
