@@ -71,7 +71,7 @@ from .updates import (
 
 
 class MUResult(NamedTuple):
-    """Output of :func:`run_mu`."""
+    """Output of :func:`run_mu`: the latents ``H`` (n_samples, r) and the basis ``Wt`` (r, n_features)."""
 
     H: Any
     Wt: Any
