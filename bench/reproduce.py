@@ -269,7 +269,7 @@ def table3b(args):
         mu = dict(max_iter=20 if args.quick else 300, pretrain_iter=20 if args.quick else 300, l2=0.1)
         for layer in (1, 2):
             res = evaluate(lambda seed: DeepMultiplicativeNMF(ranks, random_state=seed, **mu), X, y, ks, args.seed_list,
-                           args.kmeans_runs, latents=lambda m, Z, l=layer: m.latents_[l - 1])  # fmt: skip
+                           args.kmeans_runs, latents=lambda m, Z, l=layer: m.layer_latents_[l - 1])  # fmt: skip
             rows.append({"label": f"{data}: deep NMF (MU) l={layer}", "paper": PAPER_TABLE3B[(data, f"deep NMF (MU) l={layer}")],
                          "result": res, "settings": {"ranks": ranks, **mu}})  # fmt: skip
         settings = wnmf_settings(args)

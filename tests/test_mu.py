@@ -1,7 +1,10 @@
-"""Tests of MultiplicativeNMF (wnmf_np.mu.shallow, _mu_updates, _mu_init).
+"""Tests of MultiplicativeNMF (wnmf_np.mu.shallow, mu.updates, mu.init).
 
-Convention: X (n_samples, n_features) ≈ W (n_samples, r) @ H (r, n_features), W = latents,
-H = components_ (sklearn's names and orientation).
+X (n_samples, n_features) ≈ latents (n_samples, r) @ components (r, n_features). Calls of
+the internal functions (mu.updates, mu.init, the kernels) use the package's names, ``H``
+the latents and ``Wt`` the components (wnmf_np's docstring); comparisons with
+scikit-learn and the public ``fit(W=, H=)`` use scikit-learn's (``W`` latents, ``H``
+components).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from sklearn.decomposition import non_negative_factorization
 from sklearn.decomposition._nmf import _initialize_nmf
 from sklearn.exceptions import ConvergenceWarning
 
-from wnmf_np.kernels.mu.numba import _beta_weights_numba, _kl_ratio_numba, _mu_step_numba, _sparse_wh_numba
-from wnmf_np.kernels.mu.reference import beta_weights_reference, mu_step_reference, sparse_wh_reference
+from wnmf_np.kernels.mu.numba import _beta_weights_numba, _kl_ratio_numba, _mu_step_numba, _sparse_hwt_numba
+from wnmf_np.kernels.mu.reference import beta_weights_reference, mu_step_reference, sparse_hwt_reference
 from wnmf_np.mu.init import nndsvd_init
 from wnmf_np.mu.shallow import MultiplicativeNMF
-from wnmf_np.mu.updates import Penalty, Problem, gamma_exponent, objective, update_H, update_W
+from wnmf_np.mu.updates import Penalty, Problem, gamma_exponent, objective, update_H, update_Wt
 
 R = 4
 
@@ -55,14 +58,14 @@ def test_objective_never_increases(rng, beta, masked):
     mask = rng.random(X.shape) > 0.25 if masked else None
     if masked:
         X = np.where(mask, X, 0.0)
-    prob = _problem(X, beta, Penalty(0.01, 0.02, 0.03, 0.01), mask)
-    W, H = _factors(rng, *X.shape)
-    values = [objective(prob, W, H)[1]]
+    prob = _problem(X, beta, Penalty(l1_H=0.01, l1_W=0.02, l2_H=0.03, l2_W=0.01), mask)
+    H, Wt = _factors(rng, *X.shape)
+    values = [objective(prob, H, Wt)[1]]
     for _ in range(40):
-        update_W(prob, W, H)
-        values.append(objective(prob, W, H)[1])
-        update_H(prob, W, H)
-        values.append(objective(prob, W, H)[1])
+        update_H(prob, H, Wt)
+        values.append(objective(prob, H, Wt)[1])
+        update_Wt(prob, H, Wt)
+        values.append(objective(prob, H, Wt)[1])
     steps = np.diff(values)
     assert steps.max() <= 1e-10 * abs(values[0]), steps.max()
     assert values[-1] < 0.9 * values[0]  # and it does move
@@ -255,17 +258,17 @@ def test_nndsvd_close_to_sklearn(rng, variant):
     W_true, H_true = _factors(rng, 40, 25, r=6)
     X = W_true @ H_true + 0.01 * rng.random((40, 25))
     Ws, Hs = _initialize_nmf(X, 6, init=variant, random_state=0)
-    W, H = nndsvd_init(X, 6, variant, np.random.default_rng(0), np.float64)
+    H, Wt = nndsvd_init(X, 6, variant, np.random.default_rng(0), np.float64)  # sklearn's W, H
     if variant == "nndsvdar":  # the random fill differs: compare where NNDSVD is non-zero
         W_svd, H_svd = _initialize_nmf(X, 6, init="nndsvd", random_state=0)
-        for A, A_sk, A_svd in ((W, Ws, W_svd), (H, Hs, H_svd)):
+        for A, A_sk, A_svd in ((H, Ws, W_svd), (Wt, Hs, H_svd)):
             svd_part = A_svd > 0
             np.testing.assert_allclose(A[svd_part], A_sk[svd_part], rtol=1e-6)
             fill = A[~svd_part]
             assert (fill > 0).all() and fill.max() < 0.1 * X.mean()  # |mean N(0,1)| / 100
     else:
-        np.testing.assert_allclose(W, Ws, rtol=1e-6, atol=1e-9)
-        np.testing.assert_allclose(H, Hs, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(H, Ws, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(Wt, Hs, rtol=1e-6, atol=1e-9)
 
 
 def test_random_init_scale(rng):
@@ -312,12 +315,12 @@ def test_fused_weights_equal_reference(rng, dtype):
         np.testing.assert_allclose(Q, Q_ref, rtol=tol)
         np.testing.assert_allclose(P, P_ref, rtol=tol)
     Xs = sp.csr_matrix(X)
-    W, H = _factors(rng, *X.shape)
-    W, H = W.astype(dtype), H.astype(dtype)
+    H, Wt = _factors(rng, *X.shape)
+    H, Wt = H.astype(dtype), Wt.astype(dtype)
     out = np.empty(Xs.nnz, dtype=dtype)
-    _sparse_wh_numba(Xs.indptr, Xs.indices, W, np.ascontiguousarray(H.T), out)
-    np.testing.assert_allclose(out, sparse_wh_reference(Xs, W, H), rtol=tol)
-    np.testing.assert_allclose(out, (W @ H)[Xs.nonzero()], rtol=tol)
+    _sparse_hwt_numba(Xs.indptr, Xs.indices, H, np.ascontiguousarray(Wt.T), out)
+    np.testing.assert_allclose(out, sparse_hwt_reference(Xs, H, Wt), rtol=tol)
+    np.testing.assert_allclose(out, (H @ Wt)[Xs.nonzero()], rtol=tol)
 
 
 @pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler", 1.5])

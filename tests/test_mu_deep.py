@@ -1,7 +1,7 @@
 """Tests of DeepMultiplicativeNMF (wnmf_np.mu.deep).
 
-Paper orientation inside: X.T (n_features, n_samples) ≈ W_L ⋯ W_1 H_1, W_l (r_{l+1}, r_l),
-H_1 (r_1, n_samples); latents at the boundary are (n_samples, r_l).
+Paper orientation inside: Xt = X.T (n_features, n_samples) ≈ W_L ⋯ W_1 H_1, W_l (r_{l+1}, r_l),
+H_1 stored as Ht (r_1, n_samples); latents at the boundary are (n_samples, r_l).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ RANKS = (3, 6)
 def X():
     rng = np.random.default_rng(0)
     # a genuine two-layer structure plus noise
-    H1, W1, W2 = rng.random((3, N)), rng.random((6, 3)), rng.random((M, 6))
-    return (W2 @ W1 @ H1).T + 0.05 * rng.random((N, M))
+    Ht, W1, W2 = rng.random((3, N)), rng.random((6, 3)), rng.random((M, 6))
+    return (W2 @ W1 @ Ht).T + 0.05 * rng.random((N, M))
 
 
 def _fit(X, **kw):
@@ -37,16 +37,17 @@ def test_shapes_and_documented_layers(X):
     est, Z = _fit(X)
     W1, W2 = est.factors_
     assert W1.shape == (6, 3) and W2.shape == (M, 6)
-    assert [L.shape for L in est.latents_] == [(N, 3), (N, 6)]
+    assert [L.shape for L in est.layer_latents_] == [(N, 3), (N, 6)]
+    assert est.latents_ is est.layer_latents_[0]  # as DeepWNMF: an array, layer 1
     assert [C.shape for C in est.layer_components_] == [(3, M), (6, M)]
     assert est.components_ is est.layer_components_[0]
-    np.testing.assert_array_equal(Z, est.latents_[0])  # fit_transform: layer 1 = H_1ᵀ
-    np.testing.assert_allclose(est.latents_[1], (W1 @ est.latents_[0].T).T)
-    recon = (W2 @ W1 @ est.latents_[0].T).T
-    for L, C in zip(est.latents_, est.layer_components_):
+    np.testing.assert_array_equal(Z, est.latents_)  # fit_transform: layer 1 = H_1ᵀ
+    np.testing.assert_allclose(est.layer_latents_[1], (W1 @ est.latents_.T).T)
+    recon = (W2 @ W1 @ est.latents_.T).T
+    for L, C in zip(est.layer_latents_, est.layer_components_):
         np.testing.assert_allclose(L @ C, recon, rtol=1e-10)  # every layer gives the same X̂
     assert est.reconstruction_err_ == pytest.approx(np.linalg.norm(X - recon), rel=1e-8)
-    assert all((F >= 0).all() for F in [*est.factors_, *est.latents_])
+    assert all((F >= 0).all() for F in [*est.factors_, *est.layer_latents_])
 
 
 def test_pretraining_improves_every_layer(X):
@@ -59,12 +60,12 @@ def test_pretraining_improves_every_layer(X):
 def test_fine_tuning_never_increases_objective(X):
     est, _ = _fit(X, max_iter=0)
     Ws = [W.copy() for W in est.factors_]
-    H1 = est.latents_[0].T.copy()
+    Ht = est.latents_.T.copy()
     dp = DeepProblem(np, X.T, None, 0.01, float(np.finfo(np.float64).eps), True)
-    values = [deep_objective(dp, Ws, H1)[1]]
+    values = [deep_objective(dp, Ws, Ht)[1]]
     for _ in range(30):
-        fine_tune_sweep(dp, Ws, H1)
-        values.append(deep_objective(dp, Ws, H1)[1])
+        fine_tune_sweep(dp, Ws, Ht)
+        values.append(deep_objective(dp, Ws, Ht)[1])
     assert np.diff(values).max() <= 1e-10 * values[0]
     assert values[-1] < values[0]
     est2, _ = _fit(X, max_iter=50, tol=1e-12)
@@ -74,9 +75,9 @@ def test_fine_tuning_never_increases_objective(X):
 @pytest.mark.parametrize("masked", [False, True])
 def test_factor_update_matches_formula(masked):
     rng = np.random.default_rng(1)
-    A, F, B, Xp = rng.random((7, 3)), rng.random((3, 4)), rng.random((4, 9)), rng.random((7, 9))
-    mask = rng.random(Xp.shape) > 0.3 if masked else None
-    Xm = Xp * mask if masked else Xp
+    A, F, B, Xt = rng.random((7, 3)), rng.random((3, 4)), rng.random((4, 9)), rng.random((7, 9))
+    mask = rng.random(Xt.shape) > 0.3 if masked else None
+    Xm = Xt * mask if masked else Xt
     lam, eps = 0.05, float(np.finfo(np.float64).eps)
     dp = DeepProblem(np, Xm, mask, lam, eps, True)
     fit = (A @ F @ B) * mask if masked else A @ F @ B
@@ -92,12 +93,12 @@ def test_factor_update_matches_formula(masked):
 @pytest.mark.parametrize("end", ["top", "bottom"])
 def test_factor_update_identity_ends(end):
     rng = np.random.default_rng(3)
-    Xp = rng.random((7, 9))
+    Xt = rng.random((7, 9))
     A, B = (None, rng.random((4, 9))) if end == "top" else (rng.random((7, 3)), None)
     F = rng.random((7, 4)) if end == "top" else rng.random((3, 9))
-    dp = DeepProblem(np, Xp, None, 0.0, float(np.finfo(np.float64).eps), True)
+    dp = DeepProblem(np, Xt, None, 0.0, float(np.finfo(np.float64).eps), True)
     A_, B_ = (np.eye(7), B) if end == "top" else (A, np.eye(9))
-    expected = F * (A_.T @ Xp @ B_.T) / (A_.T @ A_ @ F @ B_ @ B_.T)
+    expected = F * (A_.T @ Xt @ B_.T) / (A_.T @ A_ @ F @ B_ @ B_.T)
     got = F.copy()
     factor_update(dp, A, got, B)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
@@ -202,7 +203,19 @@ def test_lambda_keeps_its_meaning_at_any_scale(X):
     reported (loss_curve_) is that of X, the same whatever the power-of-two rescaling."""
     est, _ = _fit(X * 4.0, l2=0.1, dtype="float64")
     assert est.data_scale_ == 16.0 * 2 ** round(np.log2(X.max() / 4))
-    H1 = est.latents_[0].T
-    err = np.linalg.norm((X * 4.0).T - est.components_.T @ H1) ** 2
-    reg = np.sum(H1**2) + sum(np.sum(W**2) for W in est.factors_)
+    Ht = est.latents_.T
+    err = np.linalg.norm((X * 4.0).T - est.components_.T @ Ht) ** 2
+    reg = np.sum(Ht**2) + sum(np.sum(W**2) for W in est.factors_)
     assert est.loss_curve_[-1] == pytest.approx(err + 0.1 * reg, rel=1e-9)
+
+
+def test_save_load_keeps_latents_and_layer_latents(X, tmp_path):
+    """latents_ is layer 1's array and layer_latents_ every layer's, after a load too."""
+    est, _ = _fit(X, max_iter=10, pretrain_iter=10)
+    est.save(tmp_path / "deep_mu.npz")
+    loaded = DeepMultiplicativeNMF.load(tmp_path / "deep_mu.npz")
+    assert isinstance(loaded.latents_, np.ndarray) and loaded.latents_ is loaded.layer_latents_[0]
+    assert len(loaded.layer_latents_) == len(RANKS)
+    for a, b in zip(loaded.layer_latents_, est.layer_latents_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.transform(X[:5], layer=2), est.transform(X[:5], layer=2))

@@ -7,12 +7,12 @@ import pytest
 
 from wnmf_np.mu import updates
 from wnmf_np.mu.shallow import run_mu
-from wnmf_np.mu.updates import Penalty, Problem, divergence, frobenius_trace, squared_norm, update_H, update_W
+from wnmf_np.mu.updates import Penalty, Problem, divergence, frobenius_trace, squared_norm, update_H, update_Wt
 
 
 def _problem(X, l2=0.0):
     eps = float(np.finfo(X.dtype).eps)
-    return Problem(np, X, None, 2.0, 1.0, eps, Penalty(l2_W=l2, l2_H=l2), True)
+    return Problem(np, X, None, 2.0, 1.0, eps, Penalty(l2_H=l2, l2_W=l2), True)
 
 
 def _factors(rng, n, m, r, dtype):
@@ -29,71 +29,71 @@ def test_squared_norm_is_the_float64_sum_of_squares():
 def test_trace_form_matches_the_entrywise_divergence_within_its_bound(dtype, rel):
     rng = np.random.default_rng(1)
     X = rng.random((200, 500)).astype(dtype)
-    W, H = _factors(rng, 200, 500, 8, dtype)
-    W *= 0.3
+    H, Wt = _factors(rng, 200, 500, 8, dtype)
+    H *= 0.3
     prob = _problem(X)
-    exact = divergence(prob, W, H)
-    value, bound = frobenius_trace(squared_norm(prob), X @ H.T, W, H)
+    exact = divergence(prob, H, Wt)
+    value, bound = frobenius_trace(squared_norm(prob), X @ Wt.T, H, Wt)
     assert abs(value - exact) <= bound
     if rel is not None:
         assert value == pytest.approx(exact, rel=rel)
 
 
 def test_run_mu_factors_are_those_of_plain_alternating_updates():
-    """Reusing the objective's X Hᵀ in the next W-update changes no bit of the factors."""
+    """Reusing the objective's XW = X Wtᵀ in the next H-update changes no bit of the factors."""
     rng = np.random.default_rng(2)
     X = rng.random((120, 90))
-    W0, H0 = _factors(rng, 120, 90, 5, np.float64)
+    H0, Wt0 = _factors(rng, 120, 90, 5, np.float64)
     prob = _problem(X, l2=0.01)
-    W, H = W0.copy(), H0.copy()
-    res = run_mu(prob, W0.copy(), H0.copy(), max_iter=25, tol=1e-12)
+    H, Wt = H0.copy(), Wt0.copy()
+    res = run_mu(prob, H0.copy(), Wt0.copy(), max_iter=25, tol=1e-12)
     for _ in range(res.n_iter):
-        update_W(prob, W, H)
-        update_H(prob, W, H)
-    np.testing.assert_array_equal(res.W, W)
+        update_H(prob, H, Wt)
+        update_Wt(prob, H, Wt)
     np.testing.assert_array_equal(res.H, H)
+    np.testing.assert_array_equal(res.Wt, Wt)
     assert res.n_iter == 25  # tol=1e-12 never stops 25 iterations; the checks ran and were reused
 
 
 def test_reported_objective_is_the_entrywise_one_to_the_stated_accuracy():
     rng = np.random.default_rng(3)
     X = rng.random((150, 400)).astype(np.float32)
-    W0, H0 = _factors(rng, 150, 400, 6, np.float32)
+    H0, Wt0 = _factors(rng, 150, 400, 6, np.float32)
     prob = _problem(X, l2=0.05)
-    res = run_mu(prob, W0, H0, max_iter=30, tol=0)
-    exact = divergence(prob, res.W, res.H)
+    res = run_mu(prob, H0, Wt0, max_iter=30, tol=0)
+    exact = divergence(prob, res.H, res.Wt)
     assert res.divergence == pytest.approx(exact, rel=updates.TRACE_MAX_REL_ERROR)
-    assert res.losses[-1] == pytest.approx(exact + updates.penalty_value(prob, res.W, res.H), rel=1e-4)
+    assert res.losses[-1] == pytest.approx(exact + updates.penalty_value(prob, res.H, res.Wt), rel=1e-4)
 
 
 def test_near_exact_fit_falls_back_to_the_entrywise_divergence(monkeypatch):
-    """X = W H exactly (float32): the trace form would be all cancellation."""
+    """X = H Wt exactly (float32): the trace form would be all cancellation."""
     rng = np.random.default_rng(4)
-    Wt, Ht = _factors(rng, 100, 300, 4, np.float32)
-    X = Wt @ Ht
+    H_true, Wt_true = _factors(rng, 100, 300, 4, np.float32)
+    X = H_true @ Wt_true
     calls = []
     real = updates.divergence
 
-    def counting(prob, W, H):
+    def counting(prob, H, Wt):
         calls.append(1)
-        return real(prob, W, H)
+        return real(prob, H, Wt)
 
     monkeypatch.setattr("wnmf_np.mu.shallow.divergence", counting)
     prob = _problem(X)
-    res = run_mu(prob, Wt.copy(), Ht.copy(), max_iter=3, tol=0)
+    res = run_mu(prob, H_true.copy(), Wt_true.copy(), max_iter=3, tol=0)
     assert len(calls) == 2  # the start and the end, each entry-wise
-    assert res.divergence == real(prob, res.W, res.H)
+    assert res.divergence == real(prob, res.H, res.Wt)
 
 
 def test_ordinary_fit_evaluates_no_entrywise_divergence(monkeypatch):
     rng = np.random.default_rng(5)
     X = rng.random((100, 300))
-    W0, H0 = _factors(rng, 100, 300, 4, np.float64)
+    H0, Wt0 = _factors(rng, 100, 300, 4, np.float64)
 
     def refuse(*args):
         raise AssertionError("entry-wise divergence evaluated")
 
     monkeypatch.setattr("wnmf_np.mu.shallow.divergence", refuse)
     monkeypatch.setattr("wnmf_np.mu.shallow.objective", refuse)
-    res = run_mu(_problem(X), W0, H0, max_iter=20, tol=1e-3)
+    res = run_mu(_problem(X), H0, Wt0, max_iter=20, tol=1e-3)
     assert len(res.losses) >= 2

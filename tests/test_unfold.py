@@ -1,7 +1,8 @@
-"""Tests of UnfoldedNMF (wnmf_np.mu.unfolded, _unfold_model).
+"""Tests of UnfoldedNMF (wnmf_np.mu.unfolded, mu.unfolded_model).
 
 Convention: the estimator takes X (n_samples, n_features); the model's equations use the
-paper's orientation, X.T (m, n), W (m, r) stored as Wt (r, m) = components_, H (r, n).
+paper's orientation, X.T (m, n), W (m, r) stored as Wt (r, m) = components_, the latents
+H⁽ᵏ⁾ (r, n) stored as Ht (the transpose of the latents H (n, r) returned).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from wnmf_np.mu.unfolded_model import (
     nnls_scipy,
     objective,
 )
-from wnmf_np.mu.updates import Penalty, Problem, update_W
+from wnmf_np.mu.updates import Penalty, Problem, update_H
 
 R = 3
 
@@ -44,8 +45,8 @@ def _layers(rng, K, r, m, low=0.2):
 
 
 def _loss(layers, Wt, X, l1, l2):
-    H, _ = forward(layers, X, l1, l2, keep=False)
-    return objective(Wt, H, X, float((X**2).sum()), l1, l2, X.shape[0], grad=False)[0]
+    Ht, _ = forward(layers, X, l1, l2, keep=False)
+    return objective(Wt, Ht, X, float((X**2).sum()), l1, l2, X.shape[0], grad=False)[0]
 
 
 # ------------------------------------------------------------------- the backward
@@ -55,10 +56,10 @@ def test_unrolled_backward_matches_finite_differences(rng, l1, l2):
     X = rng.random((5, m))
     layers = _layers(rng, K, R, m)
     Wt = rng.uniform(0.0, 0.5, (R, m))
-    H, cache = forward(layers, X, l1, l2)
-    value, G = objective(Wt, H, X, float((X**2).sum()), l1, l2, X.shape[0])
+    Ht, cache = forward(layers, X, l1, l2)
+    value, G = objective(Wt, Ht, X, float((X**2).sum()), l1, l2, X.shape[0])
     # the value next to the gradient is the loss written out densely
-    dense = (0.5 * ((X.T - Wt.T @ H) ** 2).sum() + l1 * H.sum() + 0.5 * l2 * (H**2).sum()) / X.shape[0]
+    dense = (0.5 * ((X.T - Wt.T @ Ht) ** 2).sum() + l1 * Ht.sum() + 0.5 * l2 * (Ht**2).sum()) / X.shape[0]
     np.testing.assert_allclose(value, dense, rtol=1e-12)
     grads, _ = backward(G, cache, layers, X, l1, l2)
     fd_A = fd_grad(lambda P: _loss(Layers(P, layers.B), Wt, X, l1, l2), layers.A)
@@ -73,16 +74,16 @@ def test_backward_input_gradient_matches_finite_differences(rng):
     X = rng.random((4, m))
     layers = _layers(rng, K, R, m)
     Wt = rng.uniform(0.0, 0.5, (R, m))
-    H0 = rng.uniform(0.5, 1.5, (R, 4))
+    Ht0 = rng.uniform(0.5, 1.5, (R, 4))
     x_sq = float((X**2).sum())
 
     def loss(P):
-        return objective(Wt, forward(layers, X, l1, l2, H0=P, keep=False)[0], X, x_sq, l1, l2, 4, grad=False)[0]
+        return objective(Wt, forward(layers, X, l1, l2, Ht0=P, keep=False)[0], X, x_sq, l1, l2, 4, grad=False)[0]
 
-    H, cache = forward(layers, X, l1, l2, H0=H0)
-    _, G = objective(Wt, H, X, x_sq, l1, l2, 4)
-    _, dH0 = backward(G, cache, layers, X, l1, l2)
-    assert_grad_close(fd_grad(loss, H0), dH0)
+    Ht, cache = forward(layers, X, l1, l2, Ht0=Ht0)
+    _, G = objective(Wt, Ht, X, x_sq, l1, l2, 4)
+    _, dHt0 = backward(G, cache, layers, X, l1, l2)
+    assert_grad_close(fd_grad(loss, Ht0), dHt0)
 
 
 # -------------------------------------------------------- one layer is one MU update
@@ -91,56 +92,56 @@ def test_backward_input_gradient_matches_finite_differences(rng):
 def test_layers_with_W_equal_lee_seung_updates(rng, K, l1, l2):
     """With A_k = Wᵀ, B_k = WᵀW, K layers are K H-updates of MultiplicativeNMF's MU.
 
-    In MultiplicativeNMF's orientation the latents are its ``W`` (n, r) and the basis its
-    ``H`` (r, m) = our Wᵀ; its W-update with penalty (l1_W, l2_W) = (λ₁, λ₂) has the
-    denominator ``W H Hᵀ + λ₁ + λ₂ W`` of our layer, floored at eps instead of + ε.
+    MultiplicativeNMF's updates take the latents ``H`` as rows (n, r) and the basis as
+    ``Wt`` (r, m); its H-update with penalty (l1_H, l2_H) = (λ₁, λ₂) has the denominator
+    ``H Wt Wtᵀ + λ₁ + λ₂ H`` of our layer (transposed), floored at eps instead of + ε.
     """
     X = _data(rng)
     n, m = X.shape
     Wt = rng.uniform(0.1, 1.0, (R, m))
-    H0 = rng.uniform(0.1, 1.0, (R, n))
+    Ht0 = rng.uniform(0.1, 1.0, (R, n))
     layers = Layers(np.repeat(Wt[None], K, axis=0), np.repeat((Wt @ Wt.T)[None], K, axis=0))
-    H, _ = forward(layers, X, l1, l2, H0=H0.copy(), keep=False)
-    prob = Problem(np, X, None, 2.0, 1.0, float(np.finfo(np.float64).eps), Penalty(l1_W=l1, l2_W=l2), False)
-    latents = np.ascontiguousarray(H0.T)
+    Ht, _ = forward(layers, X, l1, l2, Ht0=Ht0.copy(), keep=False)
+    prob = Problem(np, X, None, 2.0, 1.0, float(np.finfo(np.float64).eps), Penalty(l1_H=l1, l2_H=l2), False)
+    latents = np.ascontiguousarray(Ht0.T)
     for _ in range(K):
-        update_W(prob, latents, Wt)
-    np.testing.assert_allclose(H.T, latents, rtol=1e-6)  # the two ε placements differ by ~1e-7
+        update_H(prob, latents, Wt)
+    np.testing.assert_allclose(Ht.T, latents, rtol=1e-6)  # the two ε placements differ by ~1e-7
 
 
 def test_forward_starts_from_ones_and_keeps_every_layer(rng):
     X = _data(rng, n=7, m=5)
     layers = _layers(rng, 4, R, 5)
-    H, cache = forward(layers, X, 0.1, 0.2)
-    assert cache.H.shape == (5, R, 7) and cache.N.shape == (4, R, 7)
-    np.testing.assert_array_equal(cache.H[0], 1.0)
-    np.testing.assert_array_equal(cache.H[-1], H)
+    Ht, cache = forward(layers, X, 0.1, 0.2)
+    assert cache.Ht.shape == (5, R, 7) and cache.N.shape == (4, R, 7)
+    np.testing.assert_array_equal(cache.Ht[0], 1.0)
+    np.testing.assert_array_equal(cache.Ht[-1], Ht)
     np.testing.assert_allclose(cache.N[2], layers.A[2] @ X.T)
     # first layer from H⁽⁰⁾ = 1: H⁽¹⁾ = A_0 X ⊘ (B_0 1 + λ₂ + λ₁ + ε)
-    np.testing.assert_allclose(cache.H[1], cache.N[0] / (layers.B[0].sum(axis=1, keepdims=True) + 0.2 + 0.1 + EPS))
+    np.testing.assert_allclose(cache.Ht[1], cache.N[0] / (layers.B[0].sum(axis=1, keepdims=True) + 0.2 + 0.1 + EPS))
 
 
 # --------------------------------------------------------------------------- NNLS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_active_set_nnls_matches_scipy(rng, dtype):
     r, b, m = 6, 40, 50
-    H = rng.random((r, b)).astype(dtype)
+    Ht = rng.random((r, b)).astype(dtype)
     Wtrue = rng.random((r, m)) * (rng.random((r, m)) > 0.5)
-    X = (Wtrue.T @ H + 0.1 * rng.standard_normal((m, b))).T.astype(dtype)
-    ours, work = nnls_active_set(H, X)
+    X = (Wtrue.T @ Ht + 0.1 * rng.standard_normal((m, b))).T.astype(dtype)
+    ours, work = nnls_active_set(Ht, X)
     assert ours.dtype == dtype and ours.shape == (r, m) and work > 0
-    ref = np.stack([nnls(H.T.astype(np.float64), X[:, i].astype(np.float64))[0] for i in range(m)], axis=1)
+    ref = np.stack([nnls(Ht.T.astype(np.float64), X[:, i].astype(np.float64))[0] for i in range(m)], axis=1)
     assert (ours >= 0).all()
     tol = 1e-9 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(ours, ref, atol=tol * ref.max())
-    f_ours, f_ref = nnls_objective(ours, H, X), nnls_objective(ref, H, X)
+    f_ours, f_ref = nnls_objective(ours, Ht, X), nnls_objective(ref, Ht, X)
     assert f_ours <= f_ref * (1 + 10 * tol)
-    np.testing.assert_allclose(nnls_scipy(H, X), ref, atol=1e-5 * ref.max())
+    np.testing.assert_allclose(nnls_scipy(Ht, X), ref, atol=1e-5 * ref.max())
     # a warm start (only its support is used) changes the work, not the answer
     for start in (rng.random((r, m)) * (rng.random((r, m)) > 0.5), np.ones((r, m)), ref):
-        warm, _ = nnls_active_set(H, X, Wt0=start.astype(dtype))
+        warm, _ = nnls_active_set(Ht, X, Wt0=start.astype(dtype))
         np.testing.assert_allclose(warm, ref, atol=tol * ref.max())
-    assert nnls_active_set(H, X, Wt0=ref)[1] <= m + 1  # the right support: about one solve per row
+    assert nnls_active_set(Ht, X, Wt0=ref)[1] <= m + 1  # the right support: about one solve per row
 
 
 def test_active_set_nnls_with_collinear_latents(rng):
@@ -148,12 +149,12 @@ def test_active_set_nnls_with_collinear_latents(rng):
     solver still returns a minimiser (scipy's objective) instead of failing."""
     b, m = 30, 20
     h = rng.random(b)
-    H = np.stack([h, h, h, rng.random(b)])
+    Ht = np.stack([h, h, h, rng.random(b)])
     X = rng.random((b, m))
-    ours, _ = nnls_active_set(H, X)
-    ref = nnls_scipy(H, X)
+    ours, _ = nnls_active_set(Ht, X)
+    ref = nnls_scipy(Ht, X)
     assert np.isfinite(ours).all() and (ours >= 0).all()
-    np.testing.assert_allclose(nnls_objective(ours, H, X), nnls_objective(ref, H, X), rtol=1e-10)
+    np.testing.assert_allclose(nnls_objective(ours, Ht, X), nnls_objective(ref, Ht, X), rtol=1e-10)
 
 
 def test_active_set_nnls_zero_data_gives_zero(rng):
@@ -218,9 +219,9 @@ def test_faithful_and_mu_initialisations(rng):
     np.testing.assert_array_equal(A, 0.1)
     np.testing.assert_array_equal(B, 0.1)
     est = _fit(X, max_iter=0, init="mu").fit(X)
-    W0 = est.layers_.A[0]
-    np.testing.assert_array_equal(est.layers_.A[1], W0)
-    np.testing.assert_allclose(est.layers_.B[2], W0 @ W0.T)
+    Wt0 = est.layers_.A[0]
+    np.testing.assert_array_equal(est.layers_.A[1], Wt0)
+    np.testing.assert_allclose(est.layers_.B[2], Wt0 @ Wt0.T)
     A_p = _fit(X, max_iter=0, init="perturbed").fit(X).layers_.A
     assert np.abs(A_p / 0.1 - 1).max() <= 0.1 and A_p.std() > 0
 

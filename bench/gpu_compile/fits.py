@@ -27,7 +27,7 @@ STEPS = {
         ("wnmf-lazy", "wnmf-dense", "wnmf-missing", "wnmf-checkpoint", "deep", "deconv-image", "deconv-phase"),
         ("wnmf_np.training.driver:_step",),
     ),
-    "mu": ("wnmf_np.mu.shallow:update_W", "wnmf_np.mu.shallow:update_H"),
+    "mu": ("wnmf_np.mu.shallow:update_H", "wnmf_np.mu.shallow:update_Wt"),
     "deep-mu": ("wnmf_np.mu.deep:factor_update",),
 }
 

@@ -1,12 +1,12 @@
 """Multilayer (deep) NMF by multiplicative updates: :class:`DeepMultiplicativeNMF`.
 
 Paper orientation inside this module (Cichocki & Zdunek 2006; paper eq. 11 with
-φ = identity): the data matrix is ``Xp = X.T`` of shape (m, n) = (n_features, n_samples)
+φ = identity): the data matrix is ``Xt = X.T`` of shape (m, n) = (n_features, n_samples)
 and
 
 .. math::
 
-    X_p \\approx W_L W_{L-1} \\cdots W_1 H_1, \\qquad
+    X^T \\approx W_L W_{L-1} \\cdots W_1 H_1, \\qquad
     W_l \\in \\mathbb{R}_+^{r_{l+1} \\times r_l},\\;
     H_1 \\in \\mathbb{R}_+^{r_1 \\times n},\\; r_{L+1} = m,
 
@@ -14,22 +14,29 @@ so ``ranks=(20, 40)`` gives ``H_1`` (20, n), ``W_1`` (40, 20) and ``W_2`` (m, 40
 The latent of layer ``l`` is ``Z_l = W_{l-1} ⋯ W_1 H_1`` (r_l, n); at the sklearn
 boundary it is returned transposed, (n_samples, r_l).
 
+Names (the package convention, :mod:`wnmf_np`; a trailing ``t`` marks a transpose):
+``Xt = X.T`` and ``mask_t`` (m, n); ``Ws = [W_1, …, W_L]``, the paper's ``W_l`` in its
+shape (r_{l+1}, r_l), as ``DeepWNMF``'s ``"W1"`` … ``"WL"``; ``Ht`` (r_1, n) = the paper's
+``H_1``, the transpose of the latents ``H`` (n, r_1) (``DeepWNMF``'s ``"H"``). The
+transform's sub-problem is written in the shallow MU names: ``H`` (n, r_1) and the
+product basis ``Wt = (W_L ⋯ W_1)ᵀ`` (r_1, m).
+
 Objective of the joint fine-tuning (paper eq. 2 with ℓ the squared Frobenius norm):
 
 .. math::
 
-    f = \\| M \\odot (X_p - W_L \\cdots W_1 H_1) \\|_F^2
+    f = \\| M \\odot (X^T - W_L \\cdots W_1 H_1) \\|_F^2
         + \\lambda \\Big(\\|H_1\\|_F^2 + \\sum_l \\|W_l\\|_F^2\\Big).
 
-MU for a factor in the middle of the product, ``Xp ≈ A F B`` with ``A``, ``B`` fixed
+MU for a factor in the middle of the product, ``Xt ≈ A F B`` with ``A``, ``B`` fixed
 (``A = W_L ⋯ W_{l+1}``, ``B = W_{l-1} ⋯ H_1``; identities at the ends)::
 
-    F ← max(F ⊙ (Aᵀ Xp Bᵀ) / max(Aᵀ A F B Bᵀ + λ F, eps), eps)
+    F ← max(F ⊙ (Aᵀ Xt Bᵀ) / max(Aᵀ A F B Bᵀ + λ F, eps), eps)
 
-(with a mask: ``Aᵀ (M ⊙ Xp) Bᵀ / (Aᵀ (M ⊙ A F B) Bᵀ + λ F)``). The diagonal
+(with a mask: ``Aᵀ (M ⊙ Xt) Bᵀ / (Aᵀ (M ⊙ A F B) Bᵀ + λ F)``). The diagonal
 majoriser of Lee & Seung applies unchanged because ``AᵀA ⊗ BBᵀ`` is entry-wise
 non-negative, so each step does not increase ``f``. Products are ordered by cost:
-``Aᵀ Xp Bᵀ`` passes over ``Xp`` once, through the thinner of ``A`` and ``Bᵀ``, and the
+``Aᵀ Xt Bᵀ`` passes over ``Xt`` once, through the thinner of ``A`` and ``Bᵀ``, and the
 denominator uses the small Gram matrices ``AᵀA`` and ``BBᵀ``.
 """
 
@@ -76,38 +83,38 @@ def chain(mats):
 
 
 class DeepProblem:
-    """Data and settings of the fine-tuning (paper orientation ``Xp`` (m, n)).
+    """Data and settings of the fine-tuning (paper orientation: ``Xt = X.T`` (m, n), ``mask_t`` likewise).
 
     ``lam`` weighs ``‖H_1‖²`` and ``lam_w`` (default ``lam``) every ``‖W_l‖²``: on data
     rescaled by ``s`` they differ (``λ`` and ``λ / s²``, see :class:`DeepMultiplicativeNMF`).
     """
 
-    def __init__(self, xp, Xp, mask_p, lam: float, eps: float, fused: bool, lam_w: float | None = None):
-        self.xp, self.Xp, self.mask_p = xp, Xp, mask_p
+    def __init__(self, xp, Xt, mask_t, lam: float, eps: float, fused: bool, lam_w: float | None = None):
+        self.xp, self.Xt, self.mask_t = xp, Xt, mask_t
         self.lam, self.eps = lam, eps
         self.lam_w = lam if lam_w is None else lam_w
         # a Problem only to reuse the element-wise MU kernel (β = 2, γ = 1)
         self.step = Problem(xp, None, None, 2.0, 1.0, eps, Penalty(), fused)
-        self.norm_x = float(xp.vdot(Xp.ravel().astype(np.float64), Xp.ravel().astype(np.float64)))
+        self.norm_x = float(xp.vdot(Xt.ravel().astype(np.float64), Xt.ravel().astype(np.float64)))
 
 
 def factor_update(dp: DeepProblem, A, F, B, lam: float | None = None):
-    """One MU step on ``F`` for ``Xp ≈ A F B`` (in place), with ``λ‖F‖²`` (``lam``,
+    """One MU step on ``F`` for ``Xt ≈ A F B`` (in place), with ``λ‖F‖²`` (``lam``,
     default ``dp.lam``).
 
     ``A`` (m, p), ``F`` (p, q), ``B`` (q, n); ``A`` or ``B`` may be None for the identity
     (the ends of the chain), which is never materialised (it would be m × m or n × n).
     """
     lam = dp.lam if lam is None else lam
-    xp, Xp = dp.xp, dp.Xp
-    if dp.mask_p is None:
-        num = _sandwich(A, Xp, B)  # one pass over Xp, through the thinner side
+    xp, Xt = dp.xp, dp.Xt
+    if dp.mask_t is None:
+        num = _sandwich(A, Xt, B)  # one pass over Xt, through the thinner side
         den = F if A is None else (A.T @ A) @ F
         den = den if B is None else den @ (B @ B.T)
     else:
         fit = F if A is None else A @ F
-        fit = (fit if B is None else fit @ B) * dp.mask_p
-        num, den = _sandwich(A, Xp, B), _sandwich(A, fit, B)
+        fit = (fit if B is None else fit @ B) * dp.mask_t
+        num, den = _sandwich(A, Xt, B), _sandwich(A, fit, B)
     return mu_step(dp.step, F, xp.ascontiguousarray(num), xp.ascontiguousarray(den), 0.0, lam)
 
 
@@ -120,30 +127,30 @@ def _sandwich(A, Y, B):
     return (A.T @ Y) @ B.T if A.shape[1] <= B.shape[0] else A.T @ (Y @ B.T)
 
 
-def deep_objective(dp: DeepProblem, Ws, H1) -> tuple[float, float]:
-    """``(‖M ⊙ (Xp − W_L⋯W_1 H_1)‖², f)`` (module docstring), as floats."""
+def deep_objective(dp: DeepProblem, Ws, Ht) -> tuple[float, float]:
+    """``(‖M ⊙ (Xt − W_L⋯W_1 H_1)‖², f)`` (module docstring), as floats."""
     xp = dp.xp
     P = chain(Ws[::-1])  # W_L ⋯ W_1, (m, r_1)
-    if dp.mask_p is None:
-        # ‖X‖² − 2⟨PᵀX, H⟩ + ⟨PᵀP, HHᵀ⟩ in float64 (no m×n residual)
-        P64, H64 = P.astype(np.float64), H1.astype(np.float64)
-        cross = float(xp.vdot((P64.T @ dp.Xp.astype(np.float64)).ravel(), H64.ravel()))
-        quad = float(xp.vdot((P64.T @ P64).ravel(), (H64 @ H64.T).ravel()))
+    if dp.mask_t is None:
+        # ‖Xt‖² − 2⟨Pᵀ Xt, Ht⟩ + ⟨PᵀP, Ht Htᵀ⟩ in float64 (no m×n residual)
+        P64, Ht64 = P.astype(np.float64), Ht.astype(np.float64)
+        cross = float(xp.vdot((P64.T @ dp.Xt.astype(np.float64)).ravel(), Ht64.ravel()))
+        quad = float(xp.vdot((P64.T @ P64).ravel(), (Ht64 @ Ht64.T).ravel()))
         err = max(dp.norm_x - 2.0 * cross + quad, 0.0)
     else:
-        R = ((dp.Xp - P @ H1) * dp.mask_p).astype(np.float64).ravel()
+        R = ((dp.Xt - P @ Ht) * dp.mask_t).astype(np.float64).ravel()
         err = float(xp.vdot(R, R))
     if dp.lam_w == dp.lam:
-        reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [H1, *Ws])
+        reg = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in [Ht, *Ws])
         return err, err + dp.lam * reg
     reg_w = sum(float(xp.vdot(F.ravel(), F.ravel())) for F in Ws)
-    return err, err + dp.lam * float(xp.vdot(H1.ravel(), H1.ravel())) + dp.lam_w * reg_w
+    return err, err + dp.lam * float(xp.vdot(Ht.ravel(), Ht.ravel())) + dp.lam_w * reg_w
 
 
-def fine_tune_sweep(dp: DeepProblem, Ws, H1):
-    """Update ``H_1`` then ``W_1``, …, ``W_L`` once each (all in place)."""
-    factor_update(dp, chain(Ws[::-1]), H1, None)
-    below = H1  # W_{l-1} ⋯ H_1
+def fine_tune_sweep(dp: DeepProblem, Ws, Ht):
+    """Update ``Ht`` (``H_1``) then ``W_1``, …, ``W_L`` once each (all in place)."""
+    factor_update(dp, chain(Ws[::-1]), Ht, None)
+    below = Ht  # W_{l-1} ⋯ H_1
     for l in range(len(Ws)):
         above = chain(Ws[l + 1 :][::-1])  # W_L ⋯ W_{l+1}; None for l = L
         factor_update(dp, above, Ws[l], below, dp.lam_w)
@@ -159,8 +166,8 @@ def _per_square(lam: float, scale: float) -> float:
 WARM_START_RIDGE = 1e-8
 
 
-def _warm_start(xp, X, C, lam: float, dtype):
-    """Start for ``min_{L ≥ 0} ‖X − L C‖²``: the ridge solution, lifted to a small floor.
+def _warm_start(xp, X, Wt, lam: float, dtype):
+    """Start for ``min_{H ≥ 0} ‖X − H Wt‖²``: the ridge solution, lifted to a small floor.
 
     MU alone crawls on this sub-problem from a constant start; the clipped ridge solution
     is already close, and the floor (1 % of the mean positive part of the row's solution,
@@ -168,12 +175,12 @@ def _warm_start(xp, X, C, lam: float, dtype):
     multiplicatively. Each row uses its own values only, so a sample's start does not
     depend on the other samples of the batch, and both are linear in X: the start for
     c·X is c times the start for X. The ridge (float64, absolute: never singular, no
-    overflow) is ``max(λ, 1e-8 tr(C Cᵀ))``.
+    overflow) is ``max(λ, 1e-8 tr(Wt Wtᵀ))``.
     """
-    L = ridge_least_squares(C, X, xp, WARM_START_RIDGE, per_rank=False, at_least=lam)  # (n, r_1)
-    floor = xp.maximum(0.01 * xp.maximum(L, 0.0).max(axis=1), float(np.finfo(dtype).tiny))[:, None]
+    H = ridge_least_squares(Wt, X, xp, WARM_START_RIDGE, per_rank=False, at_least=lam)  # (n, r_1)
+    floor = xp.maximum(0.01 * xp.maximum(H, 0.0).max(axis=1), float(np.finfo(dtype).tiny))[:, None]
     limit = float(np.finfo(dtype).max) / 4
-    return xp.ascontiguousarray(xp.clip(L, floor, limit).astype(dtype))
+    return xp.ascontiguousarray(xp.clip(H, floor, limit).astype(dtype))
 
 
 @document_parameters(MU_FAMILY_DOCS, MU_FAMILY_PARAMETERS, notes={
@@ -211,15 +218,17 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
     ----------
     factors_ : list of arrays
         ``[W_1, …, W_L]`` in paper orientation, ``W_l`` of shape (r_{l+1}, r_l).
-    latents_ : list of arrays
-        ``latents_[l-1] = Z_lᵀ`` (n_samples, r_l) for layer ``l = 1 … L``:
-        ``H_1ᵀ``, ``(W_1 H_1)ᵀ``, …
+    latents_ : array of shape (n_samples, r_1)
+        ``H_1ᵀ``, the training latents of layer 1 (as :class:`wnmf_np.DeepWNMF`'s ``latents_``).
+    layer_latents_ : list of L arrays, the l-th of shape (n_samples, r_l)
+        ``layer_latents_[l-1] = Z_lᵀ`` for layer ``l = 1 … L``: ``H_1ᵀ``, ``(W_1 H_1)ᵀ``, …;
+        ``layer_latents_[0] is latents_``.
     components_ : array of shape (r_1, n_features)
-        ``(W_L ⋯ W_1)ᵀ``, the full product basis: ``latents_[0] @ components_`` is the
+        ``(W_L ⋯ W_1)ᵀ``, the full product basis: ``latents_ @ components_`` is the
         reconstruction (as :class:`wnmf_np.DeepWNMF`'s ``components_``).
     layer_components_ : list of L arrays, the l-th of shape (r_l, n_features)
         ``layer_components_[l-1] = (W_L ⋯ W_l)ᵀ``, the basis that decodes layer-l latents:
-        ``latents_[l-1] @ layer_components_[l-1]`` is the reconstruction for every ``l``;
+        ``layer_latents_[l-1] @ layer_components_[l-1]`` is the reconstruction for every ``l``;
         ``layer_components_[0] is components_``.
     pretrain_objective_ : list of float
         ``‖Z − W Z'‖²`` of each pretraining stage at its initialisation and at its end,
@@ -311,7 +320,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         )
 
     def _pretrain(self, X, mask, ranks, backend, dtype, rng, scale: float = 1.0):
-        """Layer-wise factorisation from the data side down; returns ``(Ws, H1)``.
+        """Layer-wise factorisation from the data side down; returns ``(Ws, Ht)``.
 
         ``X`` is the data divided by ``scale``: every stage's latents carry that factor and
         its components do not, so the components' λ is ``λ / scale²`` in these units.
@@ -323,14 +332,14 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         for l in range(len(ranks) - 1, -1, -1):
             est = self._stage(ranks[l], int(rng.integers(2**31 - 1)), dtype)
             prob = est._problem(data, data_mask, 2.0, dtype, backend)
-            # ‖Z − WZ'‖² + λ(‖W‖² + ‖Z'‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_W = l2_H = λ in the
-            # caller's units; in those of Z / scale, λ for the latents W and λ / scale² for Z'
-            prob = prob._replace(penalty=Penalty(0.0, 0.0, lam, _per_square(lam, scale)))
-            Lat, Comp = est._initial_factors(prob, None, None, rng, dtype, backend)
-            res = run_mu(prob, Lat, Comp, max_iter=self.pretrain_iter, tol=0.0)
+            # ‖Zᵀ − H Wtᵀ‖² + λ(‖H‖² + ‖Wt‖²) = 2 × (½‖·‖² + ½λ‖·‖² + ½λ‖·‖²): l2_H = l2_W = λ in
+            # the caller's units; in those of Z / scale, λ for the latents H and λ / scale² for Wt
+            prob = prob._replace(penalty=Penalty(l2_H=lam, l2_W=_per_square(lam, scale)))
+            H, Wt = est._initial_factors(prob, None, None, rng, dtype, backend)
+            res = run_mu(prob, H, Wt, max_iter=self.pretrain_iter, tol=0.0)
             self.pretrain_objective_.append((2.0 * res.losses[0] * to_caller, 2.0 * res.losses[-1] * to_caller))
-            Ws[l] = backend.xp.ascontiguousarray(res.H.T)  # (r_{l+1}, r_l)
-            data, data_mask = res.W, None  # latents (n, r_l) feed the next stage
+            Ws[l] = backend.xp.ascontiguousarray(res.Wt.T)  # the stage's basis W = W_l (r_{l+1}, r_l)
+            data, data_mask = res.H, None  # its latents (n, r_l) feed the next stage
         return Ws, backend.xp.ascontiguousarray(data.T)
 
     def fit(self, X, y=None, *, mask=None):
@@ -339,7 +348,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
         return self
 
     def fit_transform(self, X, y=None, *, mask=None, layer=1):
-        """Fit and return ``latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
+        """Fit and return ``layer_latents_[layer - 1]`` (n_samples, r_layer); layer 1 by default."""
         with limit_threads(self.n_threads):
             ranks = self._check_params()
             dtype = resolve_dtype(self.dtype, X)
@@ -370,14 +379,14 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
                     "order of ‖X‖², is beyond the float64 range. Divide X by a constant (e.g. X / X.max())."
                 )
             rng = check_random_state_seed(self.random_state)
-            Ws, H1 = self._pretrain(Xd, observed, ranks, backend, dtype, rng, s)
-            _, f0 = deep_objective(dp, Ws, H1)
+            Ws, Ht = self._pretrain(Xd, observed, ranks, backend, dtype, rng, s)
+            _, f0 = deep_objective(dp, Ws, Ht)
             losses, prev, converged, n_iter = [f0], f0, False, 0
             for n_iter in range(1, self.max_iter + 1):
                 refresh_threads()  # follow the machine's load (n_threads=None)
-                fine_tune_sweep(dp, Ws, H1)
+                fine_tune_sweep(dp, Ws, Ht)
                 if self.tol > 0 and n_iter % CHECK_EVERY == 0:
-                    _, f = deep_objective(dp, Ws, H1)
+                    _, f = deep_objective(dp, Ws, Ht)
                     losses.append(f)
                     if self.verbose:
                         print(f"deep MU sweep {n_iter}: objective {f:.6g}")
@@ -385,13 +394,13 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
                         converged = True
                         break
                     prev = f
-            err, f = deep_objective(dp, Ws, H1)
+            err, f = deep_objective(dp, Ws, Ht)
             if n_iter == 0 or self.tol <= 0 or n_iter % CHECK_EVERY:
                 losses.append(f)
             losses = [float(v) * to_caller for v in losses]
             error = float(np.sqrt(err)) * s
-            H1 = ldexp(xp, H1, k, inplace=True)
-            finite = np.isfinite(error) and np.isfinite(losses).all() and all(bool(xp.isfinite(A).all()) for A in [H1, *Ws])
+            Ht = ldexp(xp, Ht, k, inplace=True)
+            finite = np.isfinite(error) and np.isfinite(losses).all() and all(bool(xp.isfinite(A).all()) for A in [Ht, *Ws])
             if not finite:  # never hand back NaN factors silently
                 raise DivergenceError(
                     "DeepMultiplicativeNMF: the factors or the objective overflowed "
@@ -407,10 +416,11 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             self.n_iter_ = int(n_iter)
             self.loss_curve_ = losses
             self.reconstruction_err_ = error
-            self.latents_ = self._latents(H1)
+            self.layer_latents_ = self._latents(Ht)
+            self.latents_ = self.layer_latents_[0]
             self.layer_components_ = self._components()
             self.components_ = self.layer_components_[0]
-            return self.latents_[self._check_layer(layer) - 1]
+            return self.layer_latents_[self._check_layer(layer) - 1]
 
     def transform(self, X, *, layer=1):
         """Latents of layer ``layer`` (n_samples, r_layer) for new data, all ``W_l`` fixed.
@@ -437,23 +447,23 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             t = math.ldexp(1.0, k)
             Xd = ldexp(xp, Xd, -k, inplace=True)
             Ws = [backend.asarray(W, dtype=dtype) for W in self.factors_]
-            C = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
+            Wt = xp.ascontiguousarray(chain(Ws[::-1]).T)  # (r_1, m)
             lam = float(self.l2)
-            # min ‖X − L C‖² + λ‖L‖² (+ λ‖C‖², constant) in the units of X / t (L carries t)
-            penalty = Penalty(0.0, 0.0, lam, _per_square(lam, t))
+            # min ‖X − H Wt‖² + λ‖H‖² (+ λ‖Wt‖², constant) in the units of X / t (H carries t)
+            penalty = Penalty(l2_H=lam, l2_W=_per_square(lam, t))
             prob = Problem(xp, Xd, observed, 2.0, 1.0, float(np.finfo(dtype).eps), penalty, self._fused)
-            Lat = _warm_start(xp, Xd, C, lam, dtype)
-            Lat = solve_rows(prob, Lat, C, max_iter=self.max_iter, tol=self.tol)[0]
-            H1 = ldexp(xp, xp.ascontiguousarray(Lat.T), k, inplace=True)
-            if not bool(xp.isfinite(H1).all()):
+            H = _warm_start(xp, Xd, Wt, lam, dtype)
+            H = solve_rows(prob, H, Wt, max_iter=self.max_iter, tol=self.tol)[0]
+            Ht = ldexp(xp, xp.ascontiguousarray(H.T), k, inplace=True)
+            if not bool(xp.isfinite(Ht).all()):
                 raise ValueError(f"the latents of X overflow {np.dtype(dtype).name}; rescale X or use dtype='float64'.")
-            return self._latents(H1)[layer - 1]
+            return self._latents(Ht)[layer - 1]
 
     # ---------------------------------------------------------------- helpers
 
-    def _latents(self, H1):
-        """``[Z_1ᵀ, …, Z_Lᵀ]`` with ``Z_1 = H_1`` and ``Z_{l+1} = W_l Z_l``."""
-        out, Z = [], H1
+    def _latents(self, Ht):
+        """``[Z_1ᵀ, …, Z_Lᵀ]`` with ``Z_1 = H_1`` (``Ht``) and ``Z_{l+1} = W_l Z_l``."""
+        out, Z = [], Ht
         for W in [None, *self.factors_[:-1]]:
             Z = Z if W is None else W @ Z
             out.append(Z.T)
@@ -478,7 +488,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
     def _file_state(self):
         """Arrays and scalars of :meth:`save`: the factors W_l and the training latents H_1ᵀ."""
         arrays = {f"W{l + 1}": W for l, W in enumerate(self.factors_)}
-        arrays["latents"] = self.latents_[0]
+        arrays["latents"] = self.latents_
         fitted = {"n_features_in_": self.n_features_in_, "n_iter_": self.n_iter_,
                   "reconstruction_err_": self.reconstruction_err_, "loss_curve_": self.loss_curve_,
                   "data_scale_": self.data_scale_, "pretrain_objective_": [list(p) for p in self.pretrain_objective_]}  # fmt: skip
@@ -513,6 +523,7 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             setattr(self, key, value)
         self.data_scale_ = scale
         self.pretrain_objective_ = pairs
-        self.latents_ = self._latents(backend.xp.ascontiguousarray(backend.asarray(Z).T))
+        self.layer_latents_ = self._latents(backend.xp.ascontiguousarray(backend.asarray(Z).T))
+        self.latents_ = self.layer_latents_[0]
         self.layer_components_ = self._components()
         self.components_ = self.layer_components_[0]

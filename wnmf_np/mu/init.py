@@ -1,11 +1,13 @@
 """Initial factors for multiplicative-update NMF.
 
-Convention: ``X`` (n_samples, n_features) ≈ ``W`` (n_samples, r) @ ``H`` (r, n_features).
+Names as in :mod:`wnmf_np.mu.updates`: ``X`` (n_samples, n_features) ≈ ``H`` (n_samples, r)
+@ ``Wt`` (r, n_features), ``H`` the latents and ``Wt`` the transposed basis (scikit-learn's
+``W`` and ``H``).
 All initialisations are computed on the host (NumPy; they run once per fit) and moved to
 the working backend by the caller.
 
 ``"random"``
-    ``W, H = a |N(0, 1)|`` with ``a = sqrt(mean(X) / r)`` so that ``WH`` has the scale of
+    ``H, Wt = a |N(0, 1)|`` with ``a = sqrt(mean(X) / r)`` so that ``H Wt`` has the scale of
     ``X`` on average (sklearn's scaling; a NumPy ``Generator`` draws the numbers, so they
     differ from sklearn's ``RandomState`` draws).
 ``"nndsvd"`` (Boutsidis & Gallopoulos 2008)
@@ -36,12 +38,13 @@ NNDSVD_ZERO = 1e-6
 
 
 def random_init(mean_x: float, shape: tuple[int, int], r: int, rng: np.random.Generator, dtype):
-    """``W`` (n_samples, r) and ``H`` (r, n_features) with entries ``sqrt(mean_x / r) |N(0,1)|``."""
+    """``H`` (n_samples, r) and ``Wt`` (r, n_features) with entries ``sqrt(mean_x / r) |N(0,1)|``
+    (``Wt`` drawn first)."""
     n, m = shape
     scale = np.sqrt(mean_x / r)
-    H = np.abs(rng.standard_normal((r, m))) * scale
-    W = np.abs(rng.standard_normal((n, r))) * scale
-    return W.astype(dtype), H.astype(dtype)
+    Wt = np.abs(rng.standard_normal((r, m))) * scale
+    H = np.abs(rng.standard_normal((n, r))) * scale
+    return H.astype(dtype), Wt.astype(dtype)
 
 
 def _truncated_svd(X, r: int, seed: int):
@@ -57,8 +60,8 @@ def nndsvd_init(X, r: int, variant: str, rng: np.random.Generator, dtype):
 
     Returns
     -------
-    W : ndarray (n_samples, r)
-    H : ndarray (r, n_features)
+    H : ndarray (n_samples, r)
+    Wt : ndarray (r, n_features)
     """
     U, s, Vt = _truncated_svd(X, r, int(rng.integers(2**31 - 1)))
     u_pos, u_neg = np.maximum(U, 0), np.maximum(-U, 0)
@@ -77,24 +80,25 @@ def nndsvd_init(X, r: int, variant: str, rng: np.random.Generator, dtype):
     nu[0] = nv[0] = mass[0] = 1.0  # singular vectors have unit norm
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.sqrt(s * mass)
-        W = np.nan_to_num(u * (scale / nu))
-        H = np.nan_to_num(v * (scale / nv)[:, None])
-    W[W < NNDSVD_ZERO] = 0.0
+        H = np.nan_to_num(u * (scale / nu))
+        Wt = np.nan_to_num(v * (scale / nv)[:, None])
     H[H < NNDSVD_ZERO] = 0.0
+    Wt[Wt < NNDSVD_ZERO] = 0.0
     if variant == "nndsvda":
         avg = float(X.mean())
-        W[W == 0] = avg
         H[H == 0] = avg
+        Wt[Wt == 0] = avg
     elif variant == "nndsvdar":
         avg = float(X.mean())
-        for A in (W, H):  # small random fill: keeps them dense without biasing the scale
+        for A in (H, Wt):  # small random fill: keeps them dense without biasing the scale
             zeros = A == 0
             A[zeros] = np.abs(avg * rng.standard_normal(int(zeros.sum())) / 100.0)
-    return W.astype(dtype), H.astype(dtype)
+    return H.astype(dtype), Wt.astype(dtype)
 
 
 def check_custom_factor(name: str, A, shape: tuple[int, int], dtype):
-    """Validate a user-supplied initial factor (shape, finiteness, non-negativity)."""
+    """Validate a user-supplied initial factor (shape, finiteness, non-negativity); ``name``
+    is the public argument's (scikit-learn's ``W`` or ``H``)."""
     if A is None:
         raise ValueError(f"init='custom' needs both W and H passed to fit; {name} is missing.")
     from ..core.backend import to_numpy  # noqa: PLC0415  (keeps this module NumPy-only)

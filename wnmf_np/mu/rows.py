@@ -1,8 +1,9 @@
-"""``transform`` of the multiplicative baselines: the W-subproblem, solved row by row.
+"""``transform`` of the multiplicative baselines: the H-subproblem, solved row by row.
 
-With the components ``H`` (n_components, n_features) fixed, ``min_{W ≥ 0} f(W, H)``
-separates over the rows of ``W`` (n_samples, n_components): row ``i`` sees only row ``i``
-of ``X`` and of the mask, and the W-side penalty (scaled by ``n_features``, not by the
+Names as in :mod:`wnmf_np.mu.updates`. With the basis ``Wt`` (n_components, n_features)
+(``components_``) fixed, ``min_{H ≥ 0} f(H, W)`` separates over the rows of the latents
+``H`` (n_samples, n_components): row ``i`` sees only row ``i`` of ``X`` and of the mask,
+and the penalty on ``H`` (scaled by ``n_features``, not by the
 number of samples). The MU step is row-local already; what used to tie a sample to the
 rest of its batch was the start (the batch mean) and the stopping test (the batch's
 summed objective), so that ``transform(X)[i]`` changed with the other rows of ``X``
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .updates import Problem, row_divergence, update_W
+from .updates import Problem, row_divergence, update_H
 
 #: the objective is evaluated (and convergence tested) every CHECK_EVERY iterations
 CHECK_EVERY = 10
 
 
 def row_start(prob: Problem, n_components: int, dtype, per_mean=None):
-    """Start ``W0[i, :] = sqrt(mean_i / r)``, ``mean_i`` the observed mean of row ``i``: (n, r).
+    """Start ``H0[i, :] = sqrt(mean_i / r)``, ``mean_i`` the observed mean of row ``i``: (n, r).
 
     sklearn's constant start ``sqrt(mean(X) / r)`` taken per row, so that it does not
     depend on the other samples. ``X @ 1`` works for dense, sparse and out-of-core ``X``.
@@ -34,24 +35,24 @@ def row_start(prob: Problem, n_components: int, dtype, per_mean=None):
     n, m = prob.X.shape
     sums = xp.asarray(prob.X @ xp.ones((m, 1), dtype=dtype)).reshape(n)
     counts = m if prob.mask is None else xp.maximum(prob.mask.sum(axis=1), 1)
-    W0 = xp.empty((n, n_components), dtype=dtype)
+    H0 = xp.empty((n, n_components), dtype=dtype)
     means = xp.maximum(sums / counts, 0.0)
-    W0[...] = (xp.sqrt(means / n_components) if per_mean is None else means * per_mean)[:, None]
-    return W0
+    H0[...] = (xp.sqrt(means / n_components) if per_mean is None else means * per_mean)[:, None]
+    return H0
 
 
-def row_objective(prob: Problem, W, H):
-    """``f`` restricted to each row: ``d_β(x_i | w_i H) + l1_W Σ w_i + ½ l2_W ‖w_i‖²``, float64 (n,)."""
+def row_objective(prob: Problem, H, Wt):
+    """``f`` restricted to each row: ``d_β(x_i | h_i Wt) + l1_H Σ h_i + ½ l2_H ‖h_i‖²``, float64 (n,)."""
     xp, pen = prob.xp, prob.penalty
-    f = row_divergence(prob, W, H)
-    if pen.l1_W or pen.l2_W:
-        W64 = W.astype(np.float64)
-        f = f + pen.l1_W * W64.sum(axis=1) + 0.5 * pen.l2_W * xp.einsum("ij,ij->i", W64, W64)
+    f = row_divergence(prob, H, Wt)
+    if pen.l1_H or pen.l2_H:
+        H64 = H.astype(np.float64)
+        f = f + pen.l1_H * H64.sum(axis=1) + 0.5 * pen.l2_H * xp.einsum("ij,ij->i", H64, H64)
     return f
 
 
-def solve_rows(prob: Problem, W, H, *, max_iter: int, tol: float):
-    """MU steps on ``W`` alone (in place), each row stopping on its own.
+def solve_rows(prob: Problem, H, Wt, *, max_iter: int, tol: float):
+    """MU steps on the latents ``H`` alone (in place), each row stopping on its own.
 
     Every ``CHECK_EVERY`` iterations (when ``tol > 0``) row ``i`` is done once
     ``(f_i,prev − f_i) / f_i,0 < tol``, :class:`MultiplicativeNMF`'s criterion applied
@@ -60,27 +61,27 @@ def solve_rows(prob: Problem, W, H, *, max_iter: int, tol: float):
 
     Returns
     -------
-    W : array (n_samples, n_components)
+    H : array (n_samples, n_components)
     n_iter : int
         Iterations of the slowest row.
     """
     xp = prob.xp
-    xp.maximum(W, prob.eps, out=W)  # an exact 0 would stay 0 forever under MU
+    xp.maximum(H, prob.eps, out=H)  # an exact 0 would stay 0 forever under MU
     fixed = {}
-    if prob.beta == 2.0 and prob.mask is None:  # X touched once, for X Hᵀ
-        fixed = {"XHt": xp.asarray(prob.X @ H.T), "HHt": H @ H.T}
-    f0 = prev = row_objective(prob, W, H) if tol > 0 else None
+    if prob.beta == 2.0 and prob.mask is None:  # X touched once, for XW = X Wtᵀ
+        fixed = {"XW": xp.asarray(prob.X @ Wt.T), "WtW": Wt @ Wt.T}
+    f0 = prev = row_objective(prob, H, Wt) if tol > 0 else None
     done, n_iter = None, 0
     for n_iter in range(1, max_iter + 1):
-        kept = None if done is None else W[done]
-        update_W(prob, W, H, **fixed)
+        kept = None if done is None else H[done]
+        update_H(prob, H, Wt, **fixed)
         if kept is not None:
-            W[done] = kept
+            H[done] = kept
         if tol > 0 and n_iter % CHECK_EVERY == 0:
-            f = row_objective(prob, W, H)
+            f = row_objective(prob, H, Wt)
             converged = (prev - f) / xp.maximum(f0, np.finfo(np.float64).tiny) < tol
             done = converged if done is None else done | converged
             if bool(done.all()):
                 break
             prev = f
-    return W, n_iter
+    return H, n_iter

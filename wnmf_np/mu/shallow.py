@@ -2,9 +2,13 @@
 
 The update formulas live in :mod:`wnmf_np.mu.updates`, the initialisations in
 :mod:`wnmf_np.mu.init`; this module holds the driver loop (stopping, loss curve) and the
-sklearn-style estimator shell. Convention: ``X`` (n_samples, n_features) ≈ ``W @ H``
-with ``W`` (n_samples, n_components) the latents returned by ``transform`` and ``H``
-(n_components, n_features) = ``components_``; the paper's matrix is ``X.T``.
+sklearn-style estimator shell. Names (the package convention, :mod:`wnmf_np`): ``X``
+(n_samples, n_features) ≈ ``H @ Wt`` with ``H`` (n_samples, n_components) the latents
+returned by ``transform`` and ``Wt`` (n_components, n_features) = ``components_``, the
+transposed basis; the paper's matrix is ``X.T``. Only the public arguments keep
+scikit-learn's names (``fit(W=, H=)``, ``inverse_transform(W)``: ``W`` the latents, ``H``
+the components); :meth:`MultiplicativeNMF.fit_transform` and
+:meth:`MultiplicativeNMF.inverse_transform` translate them.
 """
 
 from __future__ import annotations
@@ -62,24 +66,24 @@ from .updates import (
     scaled_penalty,
     squared_norm,
     update_H,
-    update_W,
+    update_Wt,
 )
 
 
 class MUResult(NamedTuple):
-    """Output of :func:`run_mu`."""
+    """Output of :func:`run_mu`: the latents ``H`` (n_samples, r) and the basis ``Wt`` (r, n_features)."""
 
-    W: Any
     H: Any
+    Wt: Any
     n_iter: int
     losses: list
     divergence: float
     converged: bool
 
 
-def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = True, verbose: int = 0,
+def run_mu(prob: Problem, H, Wt, *, max_iter: int, tol: float, update_w: bool = True, verbose: int = 0,
            objective_scale: float | None = None) -> MUResult:  # fmt: skip
-    """Alternate MU steps on ``W`` and ``H`` (in place) until the objective stalls.
+    """Alternate MU steps on the latents ``H`` and the basis ``Wt`` (in place) until the objective stalls.
 
     Every ``CHECK_EVERY`` iterations (only when ``tol > 0``) the objective ``f`` is
     evaluated and the run stops when ``(f_prev - f) / f_0 < tol``, ``f_0`` being the
@@ -89,32 +93,32 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     ``objective_scale`` (``Scaling.objective_factor`` of a rescaled problem) the losses
     are reported in the caller's units, and a start whose objective is beyond float64 in
     those units is refused with a ValueError before any iteration. With
-    ``update_h=False`` only ``W`` moves (``transform``); the products ``X Hᵀ`` and
-    ``H Hᵀ`` are then computed once.
+    ``update_w=False`` only ``H`` moves (``transform``); the products ``XW = X Wtᵀ`` and
+    ``WtW = Wt Wtᵀ`` are then computed once.
     """
     xp = prob.xp
-    xp.maximum(W, prob.eps, out=W)  # an exact 0 would stay 0 forever under MU
-    if update_h:
-        xp.maximum(H, prob.eps, out=H)
+    xp.maximum(H, prob.eps, out=H)  # an exact 0 would stay 0 forever under MU
+    if update_w:
+        xp.maximum(Wt, prob.eps, out=Wt)
     fixed = {}
-    if not update_h and prob.beta == 2.0 and prob.mask is None:
-        fixed = {"XHt": xp.asarray(prob.X @ H.T), "HHt": H @ H.T}
-    # Frobenius, nothing masked, dense: the objective by the trace identity from X @ H.T,
-    # which the next W-update reuses, so that evaluating it costs no pass over X (while
+    if not update_w and prob.beta == 2.0 and prob.mask is None:
+        fixed = {"XW": xp.asarray(prob.X @ Wt.T), "WtW": Wt @ Wt.T}
+    # Frobenius, nothing masked, dense: the objective by the trace identity from XW = X @ Wt.T,
+    # which the next H-update reuses, so that evaluating it costs no pass over X (while
     # its error bound allows; see frobenius_trace).
-    x_sq = squared_norm(prob) if update_h and prob.beta == 2.0 and prob.mask is None and not prob.sparse else None
+    x_sq = squared_norm(prob) if update_w and prob.beta == 2.0 and prob.mask is None and not prob.sparse else None
 
     def evaluate(needed_rel=TRACE_MAX_REL_ERROR, needed_abs=math.inf):
-        """``(divergence, objective, X @ H.T or None)`` of the current factors."""
+        """``(divergence, objective, XW = X @ Wt.T or None)`` of the current factors."""
         if x_sq is None:
-            return (*objective(prob, W, H), None)
-        XHt = xp.asarray(prob.X @ H.T)
-        div, bound = frobenius_trace(x_sq, XHt, W, H)
+            return (*objective(prob, H, Wt), None)
+        XW = xp.asarray(prob.X @ Wt.T)
+        div, bound = frobenius_trace(x_sq, XW, H, Wt)
         if bound > min(needed_rel * div, needed_abs):
-            div = divergence(prob, W, H)  # too close to cancellation: entry-wise
-        return div, div + penalty_value(prob, W, H), XHt
+            div = divergence(prob, H, Wt)  # too close to cancellation: entry-wise
+        return div, div + penalty_value(prob, H, Wt), XW
 
-    _, f0, XHt = evaluate()
+    _, f0, XW = evaluate()
     if objective_scale is not None and not math.isfinite(f0 * objective_scale):
         raise ValueError(
             "the objective of this fit (loss_curve_) is beyond the float64 range: X is too large in magnitude "
@@ -123,12 +127,12 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
     losses, prev, converged, n_iter = [f0], f0, False, 0
     for n_iter in range(1, max_iter + 1):
         refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
-        update_W(prob, W, H, **(fixed if XHt is None else {"XHt": XHt}))
-        XHt = None
-        if update_h:
-            update_H(prob, W, H)
+        update_H(prob, H, Wt, **(fixed if XW is None else {"XW": XW}))
+        XW = None
+        if update_w:
+            update_Wt(prob, H, Wt)
         if tol > 0 and n_iter % CHECK_EVERY == 0:
-            div, f, XHt = evaluate(needed_abs=0.1 * tol * f0)  # noise well below the stopping threshold
+            div, f, XW = evaluate(needed_abs=0.1 * tol * f0)  # noise well below the stopping threshold
             losses.append(f)
             if verbose:
                 print(f"MU iteration {n_iter}: objective {f * (objective_scale or 1.0):.6g}")
@@ -141,7 +145,7 @@ def run_mu(prob: Problem, W, H, *, max_iter: int, tol: float, update_h: bool = T
         losses.append(f)
     if objective_scale is not None and objective_scale != 1.0:
         losses = [v * objective_scale for v in losses]
-    return MUResult(W, H, n_iter, losses, div, converged)
+    return MUResult(H, Wt, n_iter, losses, div, converged)
 
 
 def reconstruction_error(divergence: float) -> float:
@@ -153,22 +157,22 @@ def reconstruction_error(divergence: float) -> float:
 class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Non-negative matrix factorisation by Lee–Seung multiplicative updates.
 
-    Factorises ``X`` (n_samples, n_features) ≈ ``W @ H``, ``W`` (n_samples,
-    n_components) ≥ 0 the latents, ``H = components_`` (n_components, n_features) ≥ 0,
-    by minimising
+    Factorises ``X`` (n_samples, n_features) ≈ ``H Wᵀ``, ``H`` (n_samples,
+    n_components) ≥ 0 the latents, ``Wᵀ = components_`` (n_components, n_features) ≥ 0
+    (the package's names, :mod:`wnmf_np`; scikit-learn writes ``X ≈ W H``), by minimising
 
     .. math::
 
-        f(W, H) = D_\\beta(X \\mid WH)
-          + l_1 (m \\|W\\|_1 + n \\|H\\|_1)
-          + \\tfrac12 l_2 (m \\|W\\|_F^2 + n \\|H\\|_F^2),
+        f(H, W) = D_\\beta(X \\mid H W^T)
+          + l_1 (m \\|H\\|_1 + n \\|W\\|_1)
+          + \\tfrac12 l_2 (m \\|H\\|_F^2 + n \\|W\\|_F^2),
 
     with ``n = n_samples``, ``m = n_features`` (sklearn's scaling: this equals
     ``sklearn.decomposition.NMF(alpha_W=l1 + l2, l1_ratio=l1 / (l1 + l2))``) and
     :math:`D_\\beta` summed over observed entries only (:math:`D_2 = \\tfrac12
-    \\|X - WH\\|_F^2`, :math:`D_1` generalised KL, :math:`D_0` Itakura–Saito; see
+    \\|X - H W^T\\|_F^2`, :math:`D_1` generalised KL, :math:`D_0` Itakura–Saito; see
     :mod:`wnmf_np.mu.updates` for all formulas and where ``eps`` enters). Each iteration
-    updates ``W`` then ``H`` with ``F ← F ⊙ (∇⁻ / ∇⁺)^γ(β)`` and floors both at ``eps``
+    updates ``H`` then ``W`` with ``F ← F ⊙ (∇⁻ / ∇⁺)^γ(β)`` and floors both at ``eps``
     (the dtype's machine epsilon) relative to the data: the updates run on X divided by
     the power of four nearest its maximum, the factors and penalty weights rescaled to
     match, so the fit of ``c X`` is ``√c`` times the factors of the fit of X (``c^β``
@@ -181,25 +185,26 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
     beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float
         β of the divergence (2, 1, 0 or any real number).
     l1, l2 : float, default 0
-        Penalty weights (≥ 0), scaled by ``n_features`` for ``W`` and by ``n_samples``
-        for ``H`` as above.
+        Penalty weights (≥ 0), scaled by ``n_features`` for the latents ``H`` and by
+        ``n_samples`` for the basis ``W`` as above.
     max_iter : int, default 200
     tol : float, default 1e-4
-        Stop when the objective decreased by less than ``tol × f(W_0, H_0)`` over the
+        Stop when the objective decreased by less than ``tol × f(H_0, W_0)`` over the
         last 10 iterations; ``tol = 0`` runs exactly ``max_iter`` iterations and
         evaluates the objective only at the start and the end.
     init : {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
-        See :mod:`wnmf_np.mu.init`; "custom" takes ``W`` and ``H`` passed to ``fit``.
+        See :mod:`wnmf_np.mu.init`; "custom" takes ``W`` and ``H`` passed to ``fit``
+        (scikit-learn's names: ``W`` the latents, ``H`` the components).
     <shared parameters>
 
     Attributes
     ----------
     components_ : array (n_components, n_features)
-        ``H``, on the input's backend.
+        ``Wᵀ``, on the input's backend.
     n_components_, n_features_in_ : int
     n_iter_ : int
     reconstruction_err_ : float
-        ``sqrt(2 D_β(X | WH))`` at the end of ``fit`` (sklearn's definition; the
+        ``sqrt(2 D_β(X | H Wᵀ))`` at the end of ``fit`` (sklearn's definition; the
         Frobenius norm of the residual for β = 2).
     loss_curve_ : list of float
         Objective ``f`` at the start, at every check and at the end. Data for which it
@@ -207,8 +212,8 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     Notes
     -----
-    Sparse ``X`` (CSR/CSC) is never densified for β = 2 (only ``X Hᵀ`` and ``Wᵀ X``
-    products) nor for β = 1 (``WH`` is evaluated at the stored entries only). For other
+    Sparse ``X`` (CSR/CSC) is never densified for β = 2 (only ``X W`` and ``Hᵀ X``
+    products) nor for β = 1 (``H Wᵀ`` is evaluated at the stored entries only). For other
     β, with a mask, NaN under ``nan_policy="omit"`` or on the CuPy backend, sparse input
     is converted to a dense array. For β ≤ 0 zero entries of ``X`` are replaced by
     ``eps`` (the divergence is undefined at ``x = 0``). Zeros in initial factors are
@@ -295,22 +300,23 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         pen = scaled_penalty(float(self.l1), float(self.l2), n if n_for_penalty is None else n_for_penalty, m)
         return Problem(backend.xp, X, mask, beta, gamma_exponent(beta), eps, scale.penalty(pen, beta), self._fused, scale)
 
-    def _initial_factors(self, prob: Problem, W, H, rng, dtype, backend: Backend):
-        """Initial ``(W, H)`` on the backend, following ``init``."""
+    def _initial_factors(self, prob: Problem, H, Wt, rng, dtype, backend: Backend):
+        """Initial ``(H, Wt)`` on the backend, following ``init``; with "custom" ``H`` and
+        ``Wt`` are what the caller passed to ``fit`` as ``W`` and ``H``."""
         n, m = prob.X.shape
         r = self.n_components
         if self.init == "custom":  # given in the caller's units: into the problem's
-            W0 = ldexp(np, check_custom_factor("W", W, (n, r), dtype), -prob.scaling.kw, inplace=True)
-            H0 = ldexp(np, check_custom_factor("H", H, (r, m), dtype), -prob.scaling.kh, inplace=True)
+            H0 = ldexp(np, check_custom_factor("W", H, (n, r), dtype), -prob.scaling.kh, inplace=True)
+            Wt0 = ldexp(np, check_custom_factor("H", Wt, (r, m), dtype), -prob.scaling.kw, inplace=True)
         elif self.init == "random":
-            W0, H0 = random_init(_observed_mean(prob), (n, m), r, rng, dtype)
+            H0, Wt0 = random_init(_observed_mean(prob), (n, m), r, rng, dtype)
         else:
             if isinstance(prob.X, ChunkedMatrix):
                 raise ValueError(f"init={self.init!r} needs the whole matrix (an SVD); use init='random' with out-of-core X.")
             if r > min(n, m):
                 raise ValueError(f"init={self.init!r} needs n_components <= min(n_samples, n_features) = {min(n, m)}, got {r}.")
-            W0, H0 = nndsvd_init(_host_matrix(prob, backend), r, self.init, rng, dtype)
-        return backend.asarray(W0), backend.asarray(H0)
+            H0, Wt0 = nndsvd_init(_host_matrix(prob, backend), r, self.init, rng, dtype)
+        return backend.asarray(H0), backend.asarray(Wt0)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, *, mask=None, W=None, H=None):
@@ -319,7 +325,7 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         return self
 
     def fit_transform(self, X, y=None, *, mask=None, W=None, H=None):
-        """Fit and return the latents ``W`` (n_samples, n_components).
+        """Fit and return the latents (n_samples, n_components).
 
         Parameters
         ----------
@@ -328,7 +334,9 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             True where an entry is observed (the entries masked in a NumPy masked array X
             are unobserved as well).
         W, H : array-like, optional
-            Initial factors, required (and only used) with ``init="custom"``.
+            Initial factors, required (and only used) with ``init="custom"``, named as in
+            scikit-learn: ``W`` the latents (n_samples, n_components), ``H`` the
+            components (n_components, n_features).
         """
         with limit_threads(self.n_threads):
             beta = self._check_params()
@@ -337,8 +345,9 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             rng = check_random_state_seed(self.random_state)
             prob = self._problem(X, mask, beta, dtype, backend, scaling=Scaling.balanced)
             record_feature_names(self, X)
-            W0, H0 = self._initial_factors(prob, W, H, rng, dtype, backend)
-            res = run_mu(prob, W0, H0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            # the public W, H are scikit-learn's (latents, components): internally H and Wt
+            H0, Wt0 = self._initial_factors(prob, W, H, rng, dtype, backend)
+            res = run_mu(prob, H0, Wt0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
                          objective_scale=prob.scaling.objective_factor(beta))  # fmt: skip
             if not res.converged and self.tol > 0 and self.max_iter > 0:
                 warn(
@@ -347,7 +356,7 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                     ConvergenceWarning,
                 )
             xp, scale = backend.xp, prob.scaling
-            self.components_ = ldexp(xp, res.H, scale.kh, inplace=True)
+            self.components_ = ldexp(xp, res.Wt, scale.kw, inplace=True)
             self.n_components_ = int(self.n_components)
             self.n_features_in_ = int(prob.X.shape[1])
             self.n_iter_ = int(res.n_iter)
@@ -355,16 +364,16 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             self.loss_curve_ = [float(v) for v in res.losses]
             self._beta = beta
             self._train_mean = math.ldexp(_observed_mean(prob), scale.kx)  # the start of transform
-            return ldexp(xp, res.W, scale.kw, inplace=True)
+            return ldexp(xp, res.H, scale.kh, inplace=True)
 
     def transform(self, X, *, mask=None):
-        """Latents ``W`` (n_samples, n_components) of ``X`` with ``components_`` fixed.
+        """Latents (n_samples, n_components) of ``X`` with ``components_`` fixed.
 
-        Solves the ``W``-subproblem by MU (``max_iter``, ``tol`` as in ``fit``) row by
-        row (:mod:`wnmf_np.mu.rows`): each sample starts from ``mean(x_i) / sqrt(r ·
+        Solves the subproblem of the latents ``H`` by MU (``max_iter``, ``tol`` as in
+        ``fit``) row by row (:mod:`wnmf_np.mu.rows`): each sample starts from ``mean(x_i) / sqrt(r ·
         mean(X_fit))`` (proportional to the row; ``sqrt(mean(x_i) / r)`` after an all-zero
         fit) and stops on its own objective, so its latents do not depend on the other
-        samples passed with it. The ``W``-side penalty is scaled by ``n_features`` as in
+        samples passed with it. The penalty on the latents is scaled by ``n_features`` as in
         ``fit``; the precision is the one of the fit. Like ``fit`` it runs on rescaled
         data and factors, so the latents of ``c X`` are ``c`` times those of X.
         """
@@ -375,31 +384,32 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             check_feature_names(self, X)
             backend = resolve_backend(self.backend, X, self.components_)
             xp = backend.xp
-            H = backend.asarray(self.components_, dtype=dtype)
-            kh = scale_exponent(float(xp.max(H)))
-            prob = self._problem(X, mask, beta, dtype, backend, scaling=lambda max_x: Scaling(scale_exponent(max_x) - kh, kh))
+            Wt = backend.asarray(self.components_, dtype=dtype)
+            kw = scale_exponent(float(xp.max(Wt)))
+            prob = self._problem(X, mask, beta, dtype, backend, scaling=lambda max_x: Scaling(kh=scale_exponent(max_x) - kw, kw=kw))
             if prob.X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {prob.X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input.")
             scale, r = prob.scaling, self.n_components_
             train_mean = getattr(self, "_train_mean", 0.0)
             # all-zero training data: the scale of a random start of this data
-            per_mean = math.ldexp(1.0, kh) / math.sqrt(r * train_mean) if train_mean > 0 else None
-            W0 = row_start(prob, r, dtype, per_mean=per_mean)
-            W = solve_rows(prob, W0, ldexp(xp, H, -kh), max_iter=self.max_iter, tol=self.tol)[0]
-            W = ldexp(xp, W, scale.kw, inplace=True)
-            if not bool(xp.isfinite(W).all()):
+            per_mean = math.ldexp(1.0, kw) / math.sqrt(r * train_mean) if train_mean > 0 else None
+            H0 = row_start(prob, r, dtype, per_mean=per_mean)
+            H = solve_rows(prob, H0, ldexp(xp, Wt, -kw), max_iter=self.max_iter, tol=self.tol)[0]
+            H = ldexp(xp, H, scale.kh, inplace=True)
+            if not bool(xp.isfinite(H).all()):
                 raise ValueError(
                     f"the latents of X overflow {np.dtype(dtype).name}: X is far larger than the data the model was "
                     "fitted on; rescale X or use dtype='float64'."
                 )
-            return W
+            return H
 
     def inverse_transform(self, W):
-        """Reconstruction ``W @ components_`` (n_samples, n_features)."""
+        """Reconstruction ``W @ components_`` (n_samples, n_features) of the latents ``W``."""
         self._check_fitted()
-        backend = resolve_backend(self.backend, W, self.components_)
-        H = backend.asarray(self.components_)
-        return check_latents(W, H.shape[0], backend.xp, H.dtype, name="W") @ H
+        H = W  # the public name is scikit-learn's (W = latents); internally H
+        backend = resolve_backend(self.backend, H, self.components_)
+        Wt = backend.asarray(self.components_)
+        return check_latents(H, Wt.shape[0], backend.xp, Wt.dtype, name="W") @ Wt
 
     def _check_fitted(self):
         if not hasattr(self, "components_"):
@@ -420,9 +430,9 @@ class MultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         if r != self.n_components:
             raise fitted.error("n_components_", f"is {r}, but the saved parameter n_components is {self.n_components}")
         train_mean = fitted.float("train_mean", low=0.0)
-        H = entries.get("param/components", shape=(r, common["n_features_in_"]), dtype=declared_dtype(self.dtype),
+        Wt = entries.get("param/components", shape=(r, common["n_features_in_"]), dtype=declared_dtype(self.dtype),
                         non_negative=True)  # fmt: skip
-        self.components_ = backend.asarray(H)
+        self.components_ = backend.asarray(Wt)
         self.n_components_ = r
         for key, value in common.items():
             setattr(self, key, value)

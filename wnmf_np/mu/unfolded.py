@@ -3,7 +3,8 @@
 Forward, backward and the W-step live in :mod:`wnmf_np.mu.unfolded_model`; this module holds
 the initialisations, the training loop (Adam + projection, NNLS for W) and the sklearn
 shell. Convention at the boundary (sklearn's): ``X`` (n_samples, n_features); inside,
-the paper's orientation with samples as columns (see :mod:`wnmf_np.mu.unfolded_model`).
+the paper's orientation with samples as columns, the latents as ``Ht`` (r, n) and the basis
+as ``Wt`` (r, m) (names: :mod:`wnmf_np`, :mod:`wnmf_np.mu.unfolded_model`).
 """
 
 from __future__ import annotations
@@ -253,18 +254,18 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         record_feature_names(self, original)
         rng = check_random_state_seed(self.random_state)
         layers, Wt = self._initial(X, rng, dtype, backend)
-        layers, Wt, H, losses = self._train(X, layers, Wt, rng, backend)
+        layers, Wt, Ht, losses = self._train(X, layers, Wt, rng, backend)
         self.layers_ = layers
         self.components_ = Wt
         self.n_components_ = int(self.n_components)
         self.n_features_in_ = int(X.shape[1])
         self.n_iter_ = int(self.max_iter)
         self.loss_curve_ = losses
-        self.reconstruction_err_ = _reconstruction_err(X, H.T, Wt, backend)
-        return H.T
+        self.reconstruction_err_ = _reconstruction_err(X, Ht.T, Wt, backend)
+        return Ht.T
 
     def _train(self, X, layers: Layers, Wt, rng, backend: Backend):
-        """The epoch loop; returns the trained ``(layers, Wt)``, H⁽ᴷ⁾ (r, n) of all of
+        """The epoch loop; returns the trained ``(layers, Wt)``, ``Ht`` = H⁽ᴷ⁾ (r, n) of all of
         ``X`` and the loss curve."""
         xp = backend.xp
         kernels = get_kernels(backend.name)
@@ -278,9 +279,9 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         report = max(1, self.max_iter // 10)
         for epoch in range(self.max_iter + 1):
             refresh_threads()  # follow the machine's load (n_threads=None)
-            H, cache = forward(layers, X, l1, l2, keep=(b == n and epoch < self.max_iter))
-            Wt = self._solve_W(Wt, H, X)
-            value, G = objective(Wt, H, X, x_sq, l1, l2, n, grad=cache is not None)
+            Ht, cache = forward(layers, X, l1, l2, keep=(b == n and epoch < self.max_iter))
+            Wt = self._solve_W(Wt, Ht, X)
+            value, G = objective(Wt, Ht, X, x_sq, l1, l2, n, grad=cache is not None)
             if not np.isfinite(value):
                 raise DivergenceError(
                     f"UnfoldedNMF: the loss became non-finite at epoch {epoch}; lower lr or rescale X."
@@ -289,7 +290,7 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
             if self.verbose and (epoch % report == 0 or epoch == self.max_iter):
                 print(f"UnfoldedNMF epoch {epoch}: loss {value:.6g}")
             if epoch == self.max_iter:
-                return layers, Wt, H, losses
+                return layers, Wt, Ht, losses
             batches = [None] if b == n else np.array_split(rng.permutation(n), -(-n // b))
             for rows in batches:
                 if rows is None:  # full batch: reuse the forward above
@@ -297,18 +298,18 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
                 else:
                     idx = xp.asarray(rows)
                     Xb = X[idx]
-                    H, cache = forward(layers, Xb, l1, l2)
-                    _, G = objective(Wt, H, Xb, float(row_sq[idx].sum()), l1, l2, len(rows))
+                    Ht, cache = forward(layers, Xb, l1, l2)
+                    _, G = objective(Wt, Ht, Xb, float(row_sq[idx].sum()), l1, l2, len(rows))
                 grads, _ = backward(G, cache, layers, Xb, l1, l2)
                 t += 1
                 for p, g, (m1, m2) in zip(layers, grads, moments):
                     kernels.adamw_(p, g, m1, m2, t, float(self.lr), ADAM.beta1, ADAM.beta2, ADAM.eps, 0.0, 0.0)
                     xp.maximum(p, 0.0, out=p)  # the projection onto A_k, B_k >= 0 (not in the graph)
 
-    def _solve_W(self, Wt, H, X):
+    def _solve_W(self, Wt, Ht, X):
         if self.nnls == "scipy":
-            return nnls_scipy(H, X)
-        return nnls_active_set(H, X, Wt0=Wt)[0]
+            return nnls_scipy(Ht, X)
+        return nnls_active_set(Ht, X, Wt0=Wt)[0]
 
     def transform(self, X):
         """Latents ``H⁽ᴷ⁾ᵀ`` (n_samples, n_components): the trained layers from H⁽⁰⁾ = 1.
@@ -369,8 +370,8 @@ class UnfoldedNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
             setattr(self, key, value)
 
 
-def _reconstruction_err(X, Z, Wt, backend: Backend) -> float:
-    """‖X − Z Wt‖_F in row blocks with float64 sums (MultiplicativeNMF's routine)."""
+def _reconstruction_err(X, H, Wt, backend: Backend) -> float:
+    """‖X − H Wt‖_F (``H`` the latents (n, r)) in row blocks with float64 sums (MultiplicativeNMF's routine)."""
     eps = float(np.finfo(X.dtype).eps)
     prob = Problem(backend.xp, X, None, 2.0, 1.0, eps, Penalty(), True)
-    return reconstruction_error(divergence(prob, backend.xp.ascontiguousarray(Z), Wt))
+    return reconstruction_error(divergence(prob, backend.xp.ascontiguousarray(H), Wt))

@@ -5,10 +5,12 @@ application to mutational signature analysis", J. Comput. Biol. 29(1), 2022 (the
 unsupervised form of their public code). The estimator shell is
 :class:`wnmf_np.mu.unfolded.UnfoldedNMF`.
 
-Convention: the arrays passed in are in sklearn's orientation, a batch ``Xb`` of shape
-(b, m) with samples as rows; the equations (and the latents ``H``) use the paper's, with
-samples as columns: ``X = Xb.T`` (m, b), ``W`` (m, r) stored as its transpose ``Wt``
-(r, m) (= ``components_``), ``H`` (r, b). Layer ``k`` of ``K`` owns ``A_k`` (r, m) (in the
+Names (the package convention, :mod:`wnmf_np`; a trailing ``t`` marks a transpose): the
+arrays passed in are in sklearn's orientation, a batch ``Xb`` of shape (b, m) with samples
+as rows; the equations use the paper's, with samples as columns: ``X = Xb.T`` (m, b), the
+basis ``W`` (m, r) stored as its transpose ``Wt`` (r, m) (= ``components_``), and the
+latents H⁽ᵏ⁾ (r, b) of the equations stored as ``Ht``, the transpose of the latents
+``H`` (b, r) the estimator returns. Layer ``k`` of ``K`` owns ``A_k`` (r, m) (in the
 role of Wᵀ) and ``B_k`` (r, r) (in the role of WᵀW), stacked as ``A`` (K, r, m) and ``B``
 (K, r, r). With ``ε`` the float32 machine epsilon (whatever the working dtype):
 
@@ -68,26 +70,26 @@ class Cache(NamedTuple):
 
     Attributes
     ----------
-    H : array (K + 1, r, b)
-        H⁽⁰⁾ … H⁽ᴷ⁾ (the output is ``H[-1]``).
+    Ht : array (K + 1, r, b)
+        H⁽⁰⁾ … H⁽ᴷ⁾ (the output is ``Ht[-1]``).
     N : array (K, r, b)
         ``N_k = A_k X``; ``Q_k`` and ``R_k`` are recomputed from it (``r² b`` each).
     """
 
-    H: Any
+    Ht: Any
     N: Any
 
 
-def _denominator(B_k, H, l1: float, l2: float):
-    """``Q = B_k H + λ₂ H + λ₁ + ε`` (r, b)."""
-    Q = B_k @ H
+def _denominator(B_k, Ht, l1: float, l2: float):
+    """``Q = B_k Ht + λ₂ Ht + λ₁ + ε`` (r, b)."""
+    Q = B_k @ Ht
     if l2:
-        Q += l2 * H
+        Q += l2 * Ht
     Q += l1 + EPS
     return Q
 
 
-def forward(layers: Layers, Xb, l1: float, l2: float, *, H0=None, keep: bool = True):
+def forward(layers: Layers, Xb, l1: float, l2: float, *, Ht0=None, keep: bool = True):
     """Run the ``K`` layers on a batch.
 
     Parameters
@@ -97,7 +99,7 @@ def forward(layers: Layers, Xb, l1: float, l2: float, *, H0=None, keep: bool = T
         Samples as rows (the paper's X is ``Xb.T``).
     l1, l2 : float
         λ₁, λ₂ of the layer map.
-    H0 : array (r, b), optional
+    Ht0 : array (r, b), optional
         Input of the first layer; all ones by default (the model's H⁽⁰⁾).
     keep : bool
         Keep the :class:`Cache` for :func:`backward` (else ``None`` is returned for it
@@ -105,7 +107,7 @@ def forward(layers: Layers, Xb, l1: float, l2: float, *, H0=None, keep: bool = T
 
     Returns
     -------
-    H : array (r, b)
+    Ht : array (r, b)
         H⁽ᴷ⁾, the latents of the batch (as columns).
     cache : Cache or None
     """
@@ -113,16 +115,16 @@ def forward(layers: Layers, Xb, l1: float, l2: float, *, H0=None, keep: bool = T
     K, r, m = layers.A.shape
     b = Xb.shape[0]
     N = (layers.A.reshape(K * r, m) @ Xb.T).reshape(K, r, b)  # one GEMM for all layers
-    H = xp.ones((r, b), dtype=Xb.dtype) if H0 is None else H0
-    Hs = xp.empty((K + 1, r, b), dtype=Xb.dtype) if keep else None
+    Ht = xp.ones((r, b), dtype=Xb.dtype) if Ht0 is None else Ht0
+    Hts = xp.empty((K + 1, r, b), dtype=Xb.dtype) if keep else None
     for k in range(K):
         if keep:
-            Hs[k] = H
-        H = H * (N[k] / _denominator(layers.B[k], H, l1, l2))
+            Hts[k] = Ht
+        Ht = Ht * (N[k] / _denominator(layers.B[k], Ht, l1, l2))
     if not keep:
-        return H, None
-    Hs[K] = H
-    return H, Cache(Hs, N)
+        return Ht, None
+    Hts[K] = Ht
+    return Ht, Cache(Hts, N)
 
 
 def backward(G, cache: Cache, layers: Layers, Xb, l1: float, l2: float) -> tuple[Layers, Any]:
@@ -137,12 +139,12 @@ def backward(G, cache: Cache, layers: Layers, Xb, l1: float, l2: float) -> tuple
     gB = xp.empty_like(layers.B)
     S_all = cache.N  # N_k is dead once R_k is formed: S_k takes its place
     for k in range(K - 1, -1, -1):
-        H, H_next = cache.H[k], cache.H[k + 1]
-        Q = _denominator(layers.B[k], H, l1, l2)
+        Ht, Ht_next = cache.Ht[k], cache.Ht[k + 1]
+        Q = _denominator(layers.B[k], Ht, l1, l2)
         R = S_all[k] / Q
-        S = G * H / Q
-        dQ = -G * H_next / Q
-        gB[k] = dQ @ H.T
+        S = G * Ht / Q
+        dQ = -G * Ht_next / Q
+        gB[k] = dQ @ Ht.T
         G = G * R + layers.B[k].T @ dQ
         if l2:
             G += l2 * dQ
@@ -152,17 +154,17 @@ def backward(G, cache: Cache, layers: Layers, Xb, l1: float, l2: float) -> tuple
 
 
 # ------------------------------------------------------------------- top of the network
-def objective(Wt, H, Xb, x_sq: float, l1: float, l2: float, n: int, *, grad: bool = True):
+def objective(Wt, Ht, Xb, x_sq: float, l1: float, l2: float, n: int, *, grad: bool = True):
     """Loss ``L`` and ``∂L/∂H⁽ᴷ⁾`` with ``W`` fixed (module docstring).
 
     Parameters
     ----------
     Wt : array (r, m)
         Wᵀ (``components_``).
-    H : array (r, b)
+    Ht : array (r, b)
         H⁽ᴷ⁾ of the batch ``Xb`` (b, m).
     x_sq : float
-        ``‖Xb‖²_F``; the data term is ``½ (‖X‖² − 2⟨WᵀX, H⟩ + ⟨WᵀW H, H⟩)``, which needs
+        ``‖Xb‖²_F``; the data term is ``½ (‖X‖² − 2⟨WᵀX, Ht⟩ + ⟨WᵀW Ht, Ht⟩)``, which needs
         no (m, b) residual. Its sums are accumulated in float64.
     n : int
         The divisor (the number of samples of the batch).
@@ -173,16 +175,16 @@ def objective(Wt, H, Xb, x_sq: float, l1: float, l2: float, n: int, *, grad: boo
     G : array (r, b) or None
     """
     WtX = Wt @ Xb.T
-    WtWH = (Wt @ Wt.T) @ H
+    WtWHt = (Wt @ Wt.T) @ Ht
     f64 = np.float64
-    data = 0.5 * x_sq - float((WtX * H).sum(dtype=f64)) + 0.5 * float((WtWH * H).sum(dtype=f64))
-    pen = l1 * float(H.sum(dtype=f64)) + 0.5 * l2 * float((H * H).sum(dtype=f64))
+    data = 0.5 * x_sq - float((WtX * Ht).sum(dtype=f64)) + 0.5 * float((WtWHt * Ht).sum(dtype=f64))
+    pen = l1 * float(Ht.sum(dtype=f64)) + 0.5 * l2 * float((Ht * Ht).sum(dtype=f64))
     value = (max(data, 0.0) + pen) / n
     if not grad:
         return value, None
-    G = WtWH - WtX
+    G = WtWHt - WtX
     if l2:
-        G += l2 * H
+        G += l2 * Ht
     G += l1
     G /= n
     return value, G
@@ -322,11 +324,11 @@ def _lawson_hanson_rows(G, C, W, tol, max_outer, warm):  # pragma: no cover - co
     return total
 
 
-def nnls_active_set(H, Xb, *, Wt0=None, tol: float = NNLS_TOL) -> tuple[Any, int]:
-    """``W = argmin_{W ≥ 0} ½ ‖X − W H‖²_F``, exactly, by Lawson–Hanson on the Gram matrix.
+def nnls_active_set(Ht, Xb, *, Wt0=None, tol: float = NNLS_TOL) -> tuple[Any, int]:
+    """``W = argmin_{W ≥ 0} ½ ‖X − W Ht‖²_F``, exactly, by Lawson–Hanson on the Gram matrix.
 
-    The ``m`` row problems ``min_{w ≥ 0} ½ wᵀ G w − c_i·w`` share ``G = H Hᵀ`` (r, r) and
-    need only ``C = H Xᵀ`` (r, m) (one GEMM, in the working dtype); the active-set loop
+    The ``m`` row problems ``min_{w ≥ 0} ½ wᵀ G w − c_i·w`` share ``G = Ht Htᵀ`` (r, r) and
+    need only ``C = Ht Xᵀ`` (r, m) (one GEMM, in the working dtype); the active-set loop
     (the algorithm of ``scipy.optimize.nnls``, on ``G`` instead of the n × r data) runs
     per row in float64 in a serial numba kernel, on the host for both backends (for CuPy
     it moves ``r² + r m`` numbers each way). Warm start: the support of ``Wt0`` (the
@@ -340,7 +342,7 @@ def nnls_active_set(H, Xb, *, Wt0=None, tol: float = NNLS_TOL) -> tuple[Any, int
 
     Parameters
     ----------
-    H : array (r, b)
+    Ht : array (r, b)
     Xb : array (b, m)
         Samples as rows.
     Wt0 : array (r, m), optional
@@ -348,35 +350,35 @@ def nnls_active_set(H, Xb, *, Wt0=None, tol: float = NNLS_TOL) -> tuple[Any, int
 
     Returns
     -------
-    Wt : array (r, m) of the working dtype, on the backend of ``H``
+    Wt : array (r, m) of the working dtype, on the backend of ``Ht``
     solves : int
         Cholesky solves over all rows (a work count).
     """
-    xp = namespace_of(H)
-    H64 = H.astype(np.float64)
-    G = np.ascontiguousarray(to_numpy(H64 @ H64.T))  # float64: the Gram squares cond(H)
-    C = np.ascontiguousarray(to_numpy(Xb.T @ H.T), dtype=np.float64)  # (m, r) = (H Xᵀ)ᵀ
+    xp = namespace_of(Ht)
+    Ht64 = Ht.astype(np.float64)
+    G = np.ascontiguousarray(to_numpy(Ht64 @ Ht64.T))  # float64: the Gram squares cond(Ht)
+    C = np.ascontiguousarray(to_numpy(Xb.T @ Ht.T), dtype=np.float64)  # (m, r) = (Ht Xᵀ)ᵀ
     warm = Wt0 is not None
     W = np.ascontiguousarray(to_numpy(Wt0).T, dtype=np.float64) if warm else np.empty_like(C)
     solves = _lawson_hanson_rows(G, C, W, tol, 3 * G.shape[0], warm)
-    return xp.asarray(np.ascontiguousarray(W.T, dtype=H.dtype)), int(solves)
+    return xp.asarray(np.ascontiguousarray(W.T, dtype=Ht.dtype)), int(solves)
 
 
-def nnls_scipy(H, Xb):
+def nnls_scipy(Ht, Xb):
     """Exact per-row NNLS by ``scipy.optimize.nnls`` (Lawson–Hanson active set), the
-    authors' solver: ``m`` problems ``min ‖Hᵀ w − x_i‖``, each (b × r). NumPy only, slow
+    authors' solver: ``m`` problems ``min ‖H w − x_i‖`` (``H = Htᵀ``), each (b × r). NumPy only, slow
     (ORL: 10304 problems of 400 × 40 per step). Returns ``Wt`` (r, m)."""
     from scipy.optimize import nnls  # noqa: PLC0415
 
-    Ht = np.asarray(to_numpy(H), dtype=np.float64).T
+    H = np.asarray(to_numpy(Ht), dtype=np.float64).T
     X = np.asarray(to_numpy(Xb), dtype=np.float64)
-    Wt = np.empty((H.shape[0], X.shape[1]))
+    Wt = np.empty((Ht.shape[0], X.shape[1]))
     for i in range(X.shape[1]):
-        Wt[:, i] = nnls(Ht, X[:, i])[0]
-    return Wt.astype(H.dtype)
+        Wt[:, i] = nnls(H, X[:, i])[0]
+    return Wt.astype(Ht.dtype)
 
 
-def nnls_objective(Wt, H, Xb) -> float:
-    """``½ ‖X − W H‖²_F`` (float64, dense; for tests and diagnostics)."""
-    R = (Wt.T @ H - Xb.T).astype(np.float64)
+def nnls_objective(Wt, Ht, Xb) -> float:
+    """``½ ‖X − W Ht‖²_F`` (float64, dense; for tests and diagnostics)."""
+    R = (Wt.T @ Ht - Xb.T).astype(np.float64)
     return 0.5 * float((R * R).sum())

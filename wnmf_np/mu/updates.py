@@ -1,47 +1,48 @@
 """Multiplicative-update (MU) formulas for β-divergence NMF, written once against ``xp``.
 
-Convention (sklearn's, used at every boundary of this module)
----------------------------------------------------------------
-``X`` has shape ``(n_samples, n_features)`` and ``X ≈ W @ H`` with ``W`` of shape
-``(n_samples, n_components)`` (the latents) and ``H`` of shape
-``(n_components, n_features)`` (the components). The paper's matrix is ``X.T``.
+Names (the package convention, :mod:`wnmf_np`): ``X`` has shape ``(n_samples,
+n_features)`` and ``X ≈ H @ Wt`` with ``H`` of shape ``(n_samples, n_components)`` (the
+latents, what ``transform`` returns) and ``Wt`` of shape ``(n_components, n_features)``
+(the transpose of the basis ``W``, i.e. ``components_``). scikit-learn calls these ``W``
+and ``H``; only the estimators' public arguments use its names.
 
 Objective
 ---------
 .. math::
 
-    f(W, H) = D_\\beta(X \\mid WH)
-        + \\ell_{1,W} \\|W\\|_1 + \\ell_{1,H} \\|H\\|_1
-        + \\tfrac12 \\ell_{2,W} \\|W\\|_F^2 + \\tfrac12 \\ell_{2,H} \\|H\\|_F^2
+    f(H, W) = D_\\beta(X \\mid H W^T)
+        + \\ell_{1,H} \\|H\\|_1 + \\ell_{1,W} \\|W\\|_1
+        + \\tfrac12 \\ell_{2,H} \\|H\\|_F^2 + \\tfrac12 \\ell_{2,W} \\|W\\|_F^2
 
 with :math:`D_\\beta = \\sum_{ij} M_{ij} d_\\beta(x_{ij} \\mid y_{ij})` (``M`` = observed
 mask, all ones without missing entries), :math:`d_2 = \\tfrac12 (x-y)^2`,
 :math:`d_1 = x \\log(x/y) - x + y`, :math:`d_0 = x/y - \\log(x/y) - 1` and otherwise
 :math:`d_\\beta = (x^\\beta + (\\beta-1) y^\\beta - \\beta x y^{\\beta-1}) / (\\beta(\\beta-1))`.
 
-Update (Lee & Seung 2001; Févotte & Idier 2011), with ``Y = WH``::
+Update (Lee & Seung 2001; Févotte & Idier 2011), with ``Y = H @ Wt``::
 
-    num_W = (M ⊙ X ⊙ Y^(β-2)) @ H.T          den_W = (M ⊙ Y^(β-1)) @ H.T
-    W ← max(W ⊙ (num_W / max(den_W + l1_W + l2_W W, eps))^γ(β), eps)
+    num_H = (M ⊙ X ⊙ Y^(β-2)) @ Wt.T         den_H = (M ⊙ Y^(β-1)) @ Wt.T
+    H ← max(H ⊙ (num_H / max(den_H + l1_H + l2_H H, eps))^γ(β), eps)
 
-and the mirror image for ``H`` (``W.T @ (...)``). γ(β) = 1/(2-β) for β < 1, 1 for
+and the mirror image for ``Wt`` (``H.T @ (...)``). γ(β) = 1/(2-β) for β < 1, 1 for
 1 ≤ β ≤ 2 and 1/(β-1) for β > 2. ``eps`` (machine epsilon of the working dtype) floors
 the denominator (no division by zero) and the factors (an entry that reached exactly 0
 could never move again under a multiplicative rule). ``Y`` is floored at ``eps`` wherever
 it is raised to a negative power.
 
 Scale. These floors are absolute, so the estimators run the updates on rescaled data
-(:class:`Scaling`): ``X = 2^(kw+kh) X'``, ``W = 2^kw W'``, ``H = 2^kh H'`` with ``X'`` and
-the factors of order one, and the penalty weights mapped so that ``f = 2^(β(kw+kh)) f'``.
+(:class:`Scaling`): ``X = 2^(kh+kw) X'``, ``H = 2^kh H'``, ``Wt = 2^kw Wt'`` with ``X'`` and
+the factors of order one, and the penalty weights mapped so that ``f = 2^(β(kh+kw)) f'``.
 Powers of two scale exactly in floating point, so the run on ``X'`` is the run on ``X``
 (the floors aside, which now sit at ``eps`` relative to the data): the fit of ``c X`` is
 ``c`` times the fit of ``X``, bit for bit when ``c`` is a power of four.
 
 Shortcuts that avoid the dense ``Y`` when nothing is masked: β = 2 uses
-``num_W = X @ H.T`` and ``den_W = W @ (H @ H.T)``; β = 1 uses ``den_W = 1 ⊗ H.sum(1)``
-and, for sparse ``X``, evaluates ``Y`` only at the non-zeros of ``X``.
+``num_H = XW = X @ Wt.T`` and ``den_H = H @ WtW`` (``WtW = Wt @ Wt.T``, the r × r Gram
+``WᵀW``); β = 1 uses ``den_H = 1 ⊗ Wt.sum(1)`` and, for sparse ``X``, evaluates ``Y``
+only at the non-zeros of ``X``.
 
-The element-wise passes (the step, the residual weights, ``WH`` at the non-zeros) are
+The element-wise passes (the step, the residual weights, ``H @ Wt`` at the non-zeros) are
 kernels of the ``"mu"`` family of :mod:`wnmf_np.kernels.registry`: a plain reference
 (:mod:`wnmf_np.kernels.mu.reference`, the test oracle), fused numba loops (one pass, no
 temporaries) and a CuPy ``ElementwiseKernel``; :attr:`Problem.kernels` picks them.
@@ -56,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..kernels.mu import MUKernels
-from ..kernels.mu.reference import sparse_wh_reference
+from ..kernels.mu.reference import sparse_hwt_reference
 from ..kernels.registry import lookup
 
 BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
@@ -89,20 +90,23 @@ def gamma_exponent(beta: float) -> float:
 
 
 class Penalty(NamedTuple):
-    """Absolute penalty weights of the objective (see module docstring)."""
+    """Absolute penalty weights of the objective (module docstring): ``l1_H``, ``l2_H`` on
+    the latents ``H``, ``l1_W``, ``l2_W`` on the basis (``Wt``)."""
 
-    l1_W: float = 0.0
     l1_H: float = 0.0
-    l2_W: float = 0.0
+    l1_W: float = 0.0
     l2_H: float = 0.0
+    l2_W: float = 0.0
 
 
 def scaled_penalty(l1: float, l2: float, n_samples: int, n_features: int) -> Penalty:
-    """sklearn's scaling: the W-side weight times ``n_features``, the H-side times ``n_samples``.
+    """sklearn's scaling: the weights on the latents ``H`` times ``n_features``, those on
+    the basis ``Wt`` times ``n_samples``.
 
-    Equals ``sklearn.decomposition.NMF(alpha_W=l1 + l2, l1_ratio=l1 / (l1 + l2))``.
+    Equals ``sklearn.decomposition.NMF(alpha_W=l1 + l2, l1_ratio=l1 / (l1 + l2))``
+    (scikit-learn's ``W`` is our ``H``).
     """
-    return Penalty(l1 * n_features, l1 * n_samples, l2 * n_features, l2 * n_samples)
+    return Penalty(l1_H=l1 * n_features, l1_W=l1 * n_samples, l2_H=l2 * n_features, l2_W=l2 * n_samples)
 
 
 def scale_exponent(max_value: float, *, even: bool = False) -> int:
@@ -123,24 +127,24 @@ def pow2(x: float) -> float:
 
 
 class Scaling(NamedTuple):
-    """The rescaled problem of an MU run: ``X = 2^kx X'``, ``W = 2^kw W'``, ``H = 2^kh H'``
-    with ``kx = kw + kh``, so that ``W' H'`` approximates ``X'`` as ``W H`` does ``X``.
+    """The rescaled problem of an MU run: ``X = 2^kx X'``, ``H = 2^kh H'``, ``Wt = 2^kw Wt'``
+    with ``kx = kh + kw``, so that ``H' Wt'`` approximates ``X'`` as ``H Wt`` does ``X``.
 
-    With the penalty weights of :meth:`penalty`, ``f(W, H) = objective_factor(β) ·
-    f'(W', H')`` for the objective ``f`` of the module docstring (``D_β`` is homogeneous
+    With the penalty weights of :meth:`penalty`, ``f(H, W) = objective_factor(β) ·
+    f'(H', W')`` for the objective ``f`` of the module docstring (``D_β`` is homogeneous
     of degree β), so minimising ``f'`` minimises ``f``.
     """
 
-    kw: int = 0
     kh: int = 0
+    kw: int = 0
 
     @property
     def kx(self) -> int:
-        return self.kw + self.kh
+        return self.kh + self.kw
 
     @classmethod
     def balanced(cls, max_x: float) -> Scaling:
-        """For a fit: ``X'`` of order one and both factors scaled alike (``kw = kh``)."""
+        """For a fit: ``X'`` of order one and both factors scaled alike (``kh = kw``)."""
         k = scale_exponent(max_x, even=True)
         return cls(k // 2, k // 2)
 
@@ -148,14 +152,15 @@ class Scaling(NamedTuple):
         return pow2(beta * self.kx)
 
     def penalty(self, pen: Penalty, beta: float) -> Penalty:
-        """The weights of ``f'``: ``l1_W 2^(kw - βkx)``, ``l2_W 2^(2kw - βkx)``, and so for H."""
+        """The weights of ``f'``: ``l1_H 2^(kh - βkx)``, ``l2_H 2^(2kh - βkx)``, and so for W (``kw``)."""
         b = beta * self.kx
 
         def weight(w, power):
             return float(w) * pow2(power - b) if w else 0.0
 
-        kw, kh = self.kw, self.kh
-        return Penalty(weight(pen.l1_W, kw), weight(pen.l1_H, kh), weight(pen.l2_W, 2 * kw), weight(pen.l2_H, 2 * kh))
+        kh, kw = self.kh, self.kw
+        return Penalty(l1_H=weight(pen.l1_H, kh), l1_W=weight(pen.l1_W, kw),
+                       l2_H=weight(pen.l2_H, 2 * kh), l2_W=weight(pen.l2_W, 2 * kw))  # fmt: skip
 
 
 def ldexp(xp, A, k: int, *, inplace: bool = False):
@@ -213,29 +218,29 @@ def mu_step(prob: Problem, F, num, den, l1: float, l2: float):
     return prob.kernels.mu_step(prob.xp, F, num, den, l1, l2, prob.gamma, prob.eps)
 
 
-# --------------------------------------------------- residual weights (dense Y = WH)
+# ----------------------------------------------- residual weights (dense Y = H Wt)
 def beta_weights(prob: Problem, X, Y):
     """The weights ``(Q, P)`` of :func:`wnmf_np.kernels.mu.reference.beta_weights_reference`,
     computed by :attr:`Problem.kernels`."""
     return prob.kernels.beta_weights(prob.xp, X, Y, prob.beta, prob.eps, prob.mask)
 
 
-# ----------------------------------------------------- sparse X: WH at the non-zeros
-def sparse_kl_ratio(prob: Problem, W, H):
-    """CSR matrix with the pattern of ``X`` holding ``X / max(WH, eps)`` (β = 1)."""
+# -------------------------------------------------- sparse X: H Wt at the non-zeros
+def sparse_kl_ratio(prob: Problem, H, Wt):
+    """CSR matrix with the pattern of ``X`` holding ``X / max(H Wt, eps)`` (β = 1)."""
     X = prob.X
-    vals = prob.kernels.sparse_wh(X, W, H)
+    vals = prob.kernels.sparse_hwt(X, H, Wt)
     np.maximum(vals, prob.eps, out=vals)
     np.divide(X.data, vals, out=vals)
     return sp.csr_matrix((vals, X.indices, X.indptr), shape=X.shape)
 
 
 # ------------------------------------------------------------------------- updates
-def _weights(prob: Problem, W, H):
+def _weights(prob: Problem, H, Wt):
     """``(Q, P)`` of the module docstring for the current factors (dense or sparse)."""
     if prob.sparse:  # β = 1 here (β = 2 never builds weights; other β are densified)
-        return sparse_kl_ratio(prob, W, H), None
-    return beta_weights(prob, prob.X, W @ H)
+        return sparse_kl_ratio(prob, H, Wt), None
+    return beta_weights(prob, prob.X, H @ Wt)
 
 
 def _uses_gram(prob: Problem) -> bool:
@@ -243,49 +248,49 @@ def _uses_gram(prob: Problem) -> bool:
     return prob.beta == 2.0 and prob.mask is None
 
 
-def update_W(prob: Problem, W, H, *, XHt=None, HHt=None):
-    """One MU step on ``W`` (n_samples, n_components), in place.
+def update_H(prob: Problem, H, Wt, *, XW=None, WtW=None):
+    """One MU step on the latents ``H`` (n_samples, n_components), in place.
 
-    ``XHt = X @ H.T`` and ``HHt = H @ H.T`` may be passed in when ``H`` is fixed
-    (``transform``), so that they are computed once; they are only used for β = 2
-    without a mask.
+    ``XW = X @ Wt.T`` (n_samples, n_components) and ``WtW = Wt @ Wt.T`` (the Gram WᵀW,
+    n_components²) may be passed in when ``Wt`` is fixed (``transform``), so that they are
+    computed once; they are only used for β = 2 without a mask.
     """
     xp = prob.xp
     if _uses_gram(prob):
-        num = (prob.X @ H.T) if XHt is None else XHt.copy()
-        den = W @ (H @ H.T if HHt is None else HHt)
+        num = (prob.X @ Wt.T) if XW is None else XW.copy()
+        den = H @ (Wt @ Wt.T if WtW is None else WtW)
     else:
-        Q, P = _weights(prob, W, H)
-        num = Q @ H.T
-        if P is None:  # β = 1, fully observed: (1 @ H.T) is the row sums of H
-            den = xp.broadcast_to(H.sum(axis=1), W.shape)
+        Q, P = _weights(prob, H, Wt)
+        num = Q @ Wt.T
+        if P is None:  # β = 1, fully observed: (1 @ Wt.T) is the row sums of Wt
+            den = xp.broadcast_to(Wt.sum(axis=1), H.shape)
         else:
-            den = P @ H.T
+            den = P @ Wt.T
     num = xp.asarray(num)
-    return mu_step(prob, W, num, den, prob.penalty.l1_W, prob.penalty.l2_W)
-
-
-def update_H(prob: Problem, W, H):
-    """One MU step on ``H`` (n_components, n_features), in place."""
-    xp = prob.xp
-    if _uses_gram(prob):
-        num = _left_dot(prob, W, prob.X)
-        den = (W.T @ W) @ H  # r×r Gram first: n r² + r² m instead of n r m
-    else:
-        Q, P = _weights(prob, W, H)
-        num = _left_dot(prob, W, Q)
-        if P is None:
-            den = xp.broadcast_to(W.sum(axis=0)[:, None], H.shape)
-        else:
-            den = W.T @ P
     return mu_step(prob, H, num, den, prob.penalty.l1_H, prob.penalty.l2_H)
 
 
-def _left_dot(prob: Problem, W, A):
-    """``W.T @ A`` as a C-contiguous array, also when ``A`` is a scipy sparse matrix."""
+def update_Wt(prob: Problem, H, Wt):
+    """One MU step on the basis ``Wt`` (n_components, n_features), in place."""
+    xp = prob.xp
+    if _uses_gram(prob):
+        num = _left_dot(prob, H, prob.X)
+        den = (H.T @ H) @ Wt  # r×r Gram first: n r² + r² m instead of n r m
+    else:
+        Q, P = _weights(prob, H, Wt)
+        num = _left_dot(prob, H, Q)
+        if P is None:
+            den = xp.broadcast_to(H.sum(axis=0)[:, None], Wt.shape)
+        else:
+            den = H.T @ P
+    return mu_step(prob, Wt, num, den, prob.penalty.l1_W, prob.penalty.l2_W)
+
+
+def _left_dot(prob: Problem, H, A):
+    """``H.T @ A`` as a C-contiguous array, also when ``A`` is a scipy sparse matrix."""
     if sp.issparse(A):
-        return np.ascontiguousarray((A.T @ W).T)  # CSC @ dense, no densification
-    return W.T @ A
+        return np.ascontiguousarray((A.T @ H).T)  # CSC @ dense, no densification
+    return H.T @ A
 
 
 # ----------------------------------------------------------------------- objective
@@ -316,70 +321,70 @@ def _divergence_block(xp, X, Y, beta, eps, mask, per_row=False):
     return xp.sum(val, axis=1) if per_row else float(xp.sum(val))
 
 
-def divergence(prob: Problem, W, H) -> float:
-    """Data term :math:`D_\\beta(X | WH)` (the module docstring's definition), a float."""
+def divergence(prob: Problem, H, Wt) -> float:
+    """Data term :math:`D_\\beta(X | H W^T)` (the module docstring's definition), a float."""
     xp, X, beta = prob.xp, prob.X, prob.beta
     if prob.sparse:
-        return _sparse_divergence(prob, W, H)
+        return _sparse_divergence(prob, H, Wt)
     n, m = X.shape
     step = max(1, BLOCK_ELEMENTS // max(m, 1))
     total = 0.0
     for s in range(0, n, step):  # row blocks: never hold a second n×m array
         M = None if prob.mask is None else prob.mask[s : s + step]
-        total += _divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M)
+        total += _divergence_block(xp, X[s : s + step], H[s : s + step] @ Wt, beta, prob.eps, M)
     return total
 
 
-def row_divergence(prob: Problem, W, H):
-    """:math:`D_\\beta(x_i | w_i H)` of every row ``i``: a float64 array (n_samples,).
+def row_divergence(prob: Problem, H, Wt):
+    """:math:`D_\\beta(x_i | h_i W^T)` of every row ``i``: a float64 array (n_samples,).
 
-    Row ``i`` depends on row ``i`` of ``X``, ``W`` and the mask only, so a sample's value
+    Row ``i`` depends on row ``i`` of ``X``, ``H`` and the mask only, so a sample's value
     does not change with the other samples of the batch (``transform`` stops row by row).
     """
     xp, X, beta = prob.xp, prob.X, prob.beta
     if prob.sparse:
-        return _sparse_row_divergence(prob, W, H)
+        return _sparse_row_divergence(prob, H, Wt)
     n, m = X.shape
     step = max(1, BLOCK_ELEMENTS // max(m, 1))
     parts = []
     for s in range(0, n, step):
         M = None if prob.mask is None else prob.mask[s : s + step]
-        parts.append(_divergence_block(xp, X[s : s + step], W[s : s + step] @ H, beta, prob.eps, M, per_row=True))
+        parts.append(_divergence_block(xp, X[s : s + step], H[s : s + step] @ Wt, beta, prob.eps, M, per_row=True))
     return xp.concatenate(parts)
 
 
-def _sparse_row_divergence(prob: Problem, W, H):
+def _sparse_row_divergence(prob: Problem, H, Wt):
     """:func:`row_divergence` of a CSR ``X`` (β = 1 or 2, as :func:`_sparse_divergence`)."""
     X = prob.X
-    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    H64, Wt64 = H.astype(np.float64), Wt.astype(np.float64)
     if prob.beta == 2.0:
         norm_x = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-        cross = np.einsum("ij,ij->i", np.asarray(X @ H64.T), W64)
-        norm_wh = np.einsum("ij,ij->i", W64 @ (H64 @ H64.T), W64)
-        return np.maximum(0.5 * (norm_x - 2.0 * cross + norm_wh), 0.0)
+        cross = np.einsum("ij,ij->i", np.asarray(X @ Wt64.T), H64)
+        norm_hwt = np.einsum("ij,ij->i", H64 @ (Wt64 @ Wt64.T), H64)
+        return np.maximum(0.5 * (norm_x - 2.0 * cross + norm_hwt), 0.0)
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    vals = np.maximum(sparse_wh_reference(X, W64, H64), prob.eps)
+    vals = np.maximum(sparse_hwt_reference(X, H64, Wt64), prob.eps)
     x = X.data.astype(np.float64)
     xlog = np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / vals), 0.0)
     per_row = np.bincount(rows, weights=xlog - x, minlength=X.shape[0])
-    return per_row + W64 @ H64.sum(axis=1)
+    return per_row + H64 @ Wt64.sum(axis=1)
 
 
-def _sparse_divergence(prob: Problem, W, H) -> float:
-    """β = 2 by the trace identity, β = 1 with ``WH`` at the non-zeros only."""
+def _sparse_divergence(prob: Problem, H, Wt) -> float:
+    """β = 2 by the trace identity, β = 1 with ``H Wt`` at the non-zeros only."""
     X = prob.X
-    W64, H64 = W.astype(np.float64), H.astype(np.float64)
+    H64, Wt64 = H.astype(np.float64), Wt.astype(np.float64)
     if prob.beta == 2.0:
         norm_x = float(np.dot(X.data, X.data.astype(np.float64)))
-        cross = float(np.vdot(np.asarray(X @ H64.T), W64))
-        norm_wh = float(np.vdot(W64.T @ W64, H64 @ H64.T))
-        return max(0.5 * (norm_x - 2.0 * cross + norm_wh), 0.0)
-    vals = np.maximum(sparse_wh_reference(X, W64, H64), prob.eps)
+        cross = float(np.vdot(np.asarray(X @ Wt64.T), H64))
+        norm_hwt = float(np.vdot(H64.T @ H64, Wt64 @ Wt64.T))
+        return max(0.5 * (norm_x - 2.0 * cross + norm_hwt), 0.0)
+    vals = np.maximum(sparse_hwt_reference(X, H64, Wt64), prob.eps)
     x = X.data.astype(np.float64)
     pos = x > 0
     xlog = float(np.sum(x[pos] * np.log(x[pos] / vals[pos])))
-    sum_wh = float(W64.sum(axis=0) @ H64.sum(axis=1))
-    return xlog - float(x.sum()) + sum_wh
+    sum_hwt = float(H64.sum(axis=0) @ Wt64.sum(axis=1))
+    return xlog - float(x.sum()) + sum_hwt
 
 
 def squared_norm(prob: Problem) -> float:
@@ -402,13 +407,13 @@ TRACE_ERROR_UNITS = 16.0
 TRACE_MAX_REL_ERROR = 1e-4
 
 
-def frobenius_trace(x_sq: float, XHt, W, H) -> tuple[float, float]:
+def frobenius_trace(x_sq: float, XW, H, Wt) -> tuple[float, float]:
     """``(D_2, bound)``: the Frobenius divergence by the trace identity and its error bound.
 
-    :math:`D_2 = \\tfrac12 (\\|X\\|^2 - 2 \\langle X H^T, W \\rangle + \\langle W^T W, H H^T \\rangle)`
-    costs two r-sized inner products once ``X @ H.T`` (n_samples, r) is known — the
-    product the next W-update needs anyway — instead of a pass over X. It cancels:
-    ``X @ H.T`` carries the working dtype's rounding, which the subtraction amplifies by
+    :math:`D_2 = \\tfrac12 (\\|X\\|^2 - 2 \\langle X W, H \\rangle + \\langle H^T H, W^T W \\rangle)`
+    costs two r-sized inner products once ``XW = X @ Wt.T`` (n_samples, r) is known — the
+    product the next H-update needs anyway — instead of a pass over X. It cancels:
+    ``XW`` carries the working dtype's rounding, which the subtraction amplifies by
     ``‖X‖² / (2 D)``; ``bound`` (absolute, ``TRACE_ERROR_UNITS · u · ‖X‖²``) says when
     that is too much (the caller then evaluates entry-wise).
 
@@ -416,29 +421,30 @@ def frobenius_trace(x_sq: float, XHt, W, H) -> tuple[float, float]:
     ----------
     x_sq : float
         :math:`\\|X\\|_F^2` (:func:`squared_norm`).
-    XHt : array (n_samples, n_components)
-    W : array (n_samples, n_components)
-    H : array (n_components, n_features)
+    XW : array (n_samples, n_components)
+        ``X @ Wt.T``.
+    H : array (n_samples, n_components)
+    Wt : array (n_components, n_features)
     """
-    W64, H64 = W.astype(np.float64), H.astype(np.float64)
-    cross = float(W64.ravel() @ XHt.astype(np.float64).ravel())
-    norm_wh = float((W64.T @ W64).ravel() @ (H64 @ H64.T).ravel())
-    unit = float(np.finfo(XHt.dtype).eps) / 2
-    return max(0.5 * (x_sq - 2.0 * cross + norm_wh), 0.0), TRACE_ERROR_UNITS * unit * x_sq
+    H64, Wt64 = H.astype(np.float64), Wt.astype(np.float64)
+    cross = float(H64.ravel() @ XW.astype(np.float64).ravel())
+    norm_hwt = float((H64.T @ H64).ravel() @ (Wt64 @ Wt64.T).ravel())
+    unit = float(np.finfo(XW.dtype).eps) / 2
+    return max(0.5 * (x_sq - 2.0 * cross + norm_hwt), 0.0), TRACE_ERROR_UNITS * unit * x_sq
 
 
-def penalty_value(prob: Problem, W, H) -> float:
+def penalty_value(prob: Problem, H, Wt) -> float:
     """Regularisation part of the objective (module docstring)."""
     pen, xp = prob.penalty, prob.xp
     val = 0.0
-    if pen.l1_W or pen.l2_W:
-        val += pen.l1_W * float(xp.sum(W)) + 0.5 * pen.l2_W * float(xp.vdot(W.ravel(), W.ravel()))
     if pen.l1_H or pen.l2_H:
         val += pen.l1_H * float(xp.sum(H)) + 0.5 * pen.l2_H * float(xp.vdot(H.ravel(), H.ravel()))
+    if pen.l1_W or pen.l2_W:
+        val += pen.l1_W * float(xp.sum(Wt)) + 0.5 * pen.l2_W * float(xp.vdot(Wt.ravel(), Wt.ravel()))
     return val
 
 
-def objective(prob: Problem, W, H) -> tuple[float, float]:
+def objective(prob: Problem, H, Wt) -> tuple[float, float]:
     """``(divergence, divergence + penalty)`` for the current factors."""
-    div = divergence(prob, W, H)
-    return div, div + penalty_value(prob, W, H)
+    div = divergence(prob, H, Wt)
+    return div, div + penalty_value(prob, H, Wt)

@@ -15,7 +15,7 @@ import numpy as np
 from ...core.backend import import_cupy
 from .._cuda_registry import ElementwiseSpec, register
 from . import MUKernels
-from .reference import beta_weights_reference, sparse_wh_reference
+from .reference import beta_weights_reference, sparse_hwt_reference
 
 
 def _mu_step_host(num, den, l1, l2, gamma, eps, F):
@@ -64,4 +64,4 @@ def mu_step(xp, F, num, den, l1, l2, gamma, eps):
 
 
 # sparse data never reach the GPU (they are NumPy only); the reference keeps the set complete
-KERNELS = MUKernels("cupy", mu_step, beta_weights_reference, sparse_wh_reference)
+KERNELS = MUKernels("cupy", mu_step, beta_weights_reference, sparse_hwt_reference)

@@ -57,16 +57,16 @@ def _beta_weights_numba(X, Y, P, beta, eps):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _sparse_wh_numba(indptr, indices, W, Ht, out):  # pragma: no cover - compiled
-    """Dot products ``W[i] · Ht[j]`` at the stored entries of a CSR matrix."""
+def _sparse_hwt_numba(indptr, indices, H, W, out):  # pragma: no cover - compiled
+    """Dot products ``H[i] · W[j]`` (latents (n, r), basis (m, r)) at the stored entries of a CSR matrix."""
     n = indptr.shape[0] - 1
-    k = W.shape[1]
+    k = H.shape[1]
     for i in range(n):
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            acc = W[i, 0] * Ht[j, 0]
+            acc = H[i, 0] * W[j, 0]
             for c in range(1, k):
-                acc += W[i, c] * Ht[j, c]
+                acc += H[i, c] * W[j, c]
             out[p] = acc
 
 
@@ -95,11 +95,11 @@ def beta_weights(xp, X, Y, beta, eps, mask=None):
     return Y, P
 
 
-def sparse_wh(X, W, H):
-    """``(W @ H)`` at the stored entries of the CSR matrix ``X``, in one pass."""
-    vals = np.empty(X.nnz, dtype=W.dtype)
-    _sparse_wh_numba(X.indptr, X.indices, W, np.ascontiguousarray(H.T), vals)
+def sparse_hwt(X, H, Wt):
+    """``(H @ Wt)`` at the stored entries of the CSR matrix ``X``, in one pass."""
+    vals = np.empty(X.nnz, dtype=H.dtype)
+    _sparse_hwt_numba(X.indptr, X.indices, H, np.ascontiguousarray(Wt.T), vals)
     return vals
 
 
-KERNELS = MUKernels("numba", mu_step, beta_weights, sparse_wh)
+KERNELS = MUKernels("numba", mu_step, beta_weights, sparse_hwt)

@@ -28,11 +28,11 @@ def mu_step_reference(xp, F, num, den, l1, l2, gamma, eps):
 
 
 def beta_weights_reference(xp, X, Y, beta, eps, mask=None):
-    """Numerator and denominator weights ``(Q, P)`` of the MU, from ``Y = WH``.
+    """Numerator and denominator weights ``(Q, P)`` of the MU, from ``Y = H @ Wt``.
 
     ``Q = M ⊙ X ⊙ Y^(β-2)`` and ``P = M ⊙ Y^(β-1)``; ``Y`` (n_samples, n_features) is
     overwritten. For β = 1, ``P`` is ``M`` (or None without a mask: a column sum then
-    replaces ``P @ H.T``); for β = 2, ``Q`` is ``X`` itself.
+    replaces ``P @ Wt.T``); for β = 2, ``Q`` is ``X`` itself.
     """
     if beta == 2.0:
         if mask is not None:
@@ -51,15 +51,16 @@ def beta_weights_reference(xp, X, Y, beta, eps, mask=None):
     return Q, P
 
 
-def sparse_wh_reference(X, W, H, block: int = 1 << 16):
-    """``(W @ H)[i, j]`` for every stored entry ``(i, j)`` of the CSR matrix ``X``."""
+def sparse_hwt_reference(X, H, Wt, block: int = 1 << 16):
+    """``(H @ Wt)[i, j]`` for every stored entry ``(i, j)`` of the CSR matrix ``X``:
+    ``H`` (n_samples, r) the latents, ``Wt`` (r, n_features) the transposed basis."""
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = np.empty(X.nnz, dtype=W.dtype)
-    Ht = H.T
+    out = np.empty(X.nnz, dtype=H.dtype)
+    W = Wt.T
     for s in range(0, X.nnz, block):
         e = min(s + block, X.nnz)
-        out[s:e] = np.einsum("ij,ij->i", W[rows[s:e]], Ht[X.indices[s:e]])
+        out[s:e] = np.einsum("ij,ij->i", H[rows[s:e]], W[X.indices[s:e]])
     return out
 
 
-KERNELS = MUKernels("reference", mu_step_reference, beta_weights_reference, sparse_wh_reference)
+KERNELS = MUKernels("reference", mu_step_reference, beta_weights_reference, sparse_hwt_reference)
