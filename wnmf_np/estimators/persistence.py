@@ -22,8 +22,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.backend import BACKENDS, cupy_available, is_cupy_array, resolve_backend, to_numpy
-from ..core.threads import check_n_threads
-from ..core.validation import NAN_POLICIES, check_int, check_option, check_random_state_seed, declared_dtype
+from ..core.validation import declared_dtype
 from ..training.checkpoint import Doc, header, open_estimator, validated, write_archive
 
 DEVICES = tuple(b for b in BACKENDS if b != "auto")
@@ -103,7 +102,7 @@ def save_checkpoint(estimator, path, rng: np.random.Generator | None = None):
         arrays["train/order"] = np.asarray(to_numpy(state.order), dtype=np.int64)
         progress = {"steps": int(state.epoch_steps), "loss_sum": float(state.epoch_loss),
                     "step_interrupted": bool(state.step_interrupted)}  # fmt: skip
-    rng = rng if rng is not None else getattr(estimator, "_rng", None)
+    rng = rng if rng is not None else estimator._rng
     meta = {
         **header(estimator),
         "train": {
@@ -135,18 +134,11 @@ def load_checkpoint(cls, path, backend="auto"):
     fitted = doc.section("fitted")
     n_features = fitted.int("n_features_in_", low=1)
 
-    def check_params():
+    def check_params():  # the checks of fit (the parameter table, the data's width, the model)
         estimator._validate_common()
         estimator._validate_extra(n_features)
-        model = estimator._make_model(n_features)
-        check_random_state_seed(estimator.random_state)
-        if estimator.checkpoint_every is not None:
-            check_int("checkpoint_every", estimator.checkpoint_every, low=1)
-            if estimator.checkpoint_path is None:
-                raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
-        if estimator.checkpoint_path is not None and not isinstance(estimator.checkpoint_path, str):
-            raise TypeError(f"checkpoint_path must be a path or None, got {estimator.checkpoint_path!r}.")
-        return model
+        estimator._check_checkpointing()
+        return estimator._make_model(n_features)
 
     model = validated(doc, check_params)
     final_eta = fitted.float("final_eta_", low=0.0, high=1.0)
@@ -281,15 +273,7 @@ class ModelFileMixin:
         """
         estimator, doc, entries = open_estimator(cls, path)
 
-        def check_params():
-            estimator._check_params()
-            check_option("backend", estimator.backend, BACKENDS)
-            check_random_state_seed(estimator.random_state)
-            check_n_threads(getattr(estimator, "n_threads", None))
-            if hasattr(estimator, "nan_policy"):
-                check_option("nan_policy", estimator.nan_policy, NAN_POLICIES)
-
-        validated(doc, check_params)
+        validated(doc, estimator._check_params)  # the checks of fit (the parameter table)
         fitted = doc.section("fitted")
         be = _placement(backend, fitted.str("backend_", choices=DEVICES))
         estimator._restore_file_state(fitted, entries, be)  # arrays "param/<name>"
