@@ -41,7 +41,35 @@ def _optional_float(value) -> float | None:
 
 
 # ============================================================ WNMF family
-class CheckpointMixin:
+class LoadMixin:
+    """The one ``load`` of every saved estimator; the family's mixin reads the file
+    (``_load_file(path, backend)``)."""
+
+    @classmethod
+    def load(cls, path, *, backend="auto"):
+        """Read a model written by :meth:`save` (a WNMF-family checkpoint is continued by
+        ``fit(X, resume=True)``).
+
+        Parameters
+        ----------
+        path : str or Path
+            As given to :meth:`save` (with or without the ``.npz`` it appended).
+        backend : {"auto", "numpy", "cupy"}
+            Where to put the arrays ("auto": the backend the model was saved from if it is
+            usable here, else NumPy).
+
+        Raises
+        ------
+        wnmf_np.CheckpointError
+            For a missing, truncated, foreign or tampered file, a file of another
+            estimator class, or metadata or arrays that fail validation (a missing,
+            mistyped, null, out-of-range or inconsistent field, or an invalid constructor
+            parameter); the message names the field.
+        """
+        return cls._load_file(path, backend)
+
+
+class CheckpointMixin(LoadMixin):
     """``save`` / ``load`` for :class:`wnmf_np.estimators.base.BaseWNMF` subclasses."""
 
     def save(self, path):
@@ -63,25 +91,7 @@ class CheckpointMixin:
         return save_checkpoint(self, path)
 
     @classmethod
-    def load(cls, path, *, backend="auto"):
-        """Read a model written by :meth:`save`; ``fit(X, resume=True)`` continues it.
-
-        Parameters
-        ----------
-        path : str or Path
-            As given to :meth:`save` (with or without the ``.npz`` it appended).
-        backend : {"auto", "numpy", "cupy"}
-            Where to put the arrays ("auto": the backend the model was trained on if it is
-            usable here, else NumPy).
-
-        Raises
-        ------
-        wnmf_np.CheckpointError
-            For a missing, truncated, foreign or tampered file, a checkpoint of another
-            estimator class, or metadata that fails validation (a missing, mistyped,
-            null, out-of-range or inconsistent field, or an invalid constructor
-            parameter); the message names the field.
-        """
+    def _load_file(cls, path, backend):
         return load_checkpoint(cls, path, backend)
 
 
@@ -227,7 +237,7 @@ def load_checkpoint(cls, path, backend="auto"):
 
 
 # ========================================================= multiplicative family
-class ModelFileMixin:
+class ModelFileMixin(LoadMixin):
     """``save`` / ``load`` for the multiplicative-update estimators (fitted state only).
 
     A subclass provides ``_file_state() -> (arrays, fitted)`` (host arrays and JSON
@@ -255,22 +265,7 @@ class ModelFileMixin:
         return write_archive(path, arrays, {**header(self), "fitted": fitted})
 
     @classmethod
-    def load(cls, path, *, backend="auto"):
-        """Read a model written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or Path
-            As given to :meth:`save` (with or without the ``.npz`` it appended).
-        backend : {"auto", "numpy", "cupy"}
-            Where to put the arrays ("auto": where they were if usable here, else NumPy).
-
-        Raises
-        ------
-        wnmf_np.CheckpointError
-            For a missing, truncated, foreign or tampered file, another estimator's
-            file, or metadata or arrays that fail validation; the message names the field.
-        """
+    def _load_file(cls, path, backend):
         estimator, doc, entries = open_estimator(cls, path)
 
         validated(doc, estimator._check_params)  # the checks of fit (the parameter table)
