@@ -1,7 +1,7 @@
 """One WNMF training step, taken apart: GEMM layouts, fused vs reference kernels, BLAS
 threads, and a roofline (achieved FLOP/s and bytes/s against this machine's peaks).
 
-    python bench/bench_wnmf_step.py [--quick] [--size orl|mfeat|imagenet]
+    python bench/bench_wnmf_step.py [--quick] [--size orl|mfeat|imagenet|tiny]
 
 Prints markdown tables and writes ``bench/out/wnmf_step_<size>.json``. All timings are
 minima over repeats, measured side by side in one process (ratios are what count on a
@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from wnmf_np.core.losses import LossSpec
 from wnmf_np.core.optim import AdamWConfig
+from wnmf_np.core.regularization import weights_of_optimizer
 from wnmf_np.kernels import get_kernels
 from wnmf_np.models.shallow import ShallowModel
 from wnmf_np.training.driver import TrainConfig, _step, init_train_state
@@ -30,6 +31,7 @@ SIZES = {  # (n_features m, n_samples n, rank r, batch b), as in the performance
     "orl": (10304, 400, 40, 32),
     "mfeat": (585, 2000, 10, 64),
     "imagenet": (2048, 50000, 1000, 256),
+    "tiny": (64, 128, 4, 16),  # a smoke run: checks the script, measures nothing
 }
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -79,9 +81,11 @@ def step_timer(m, n, r, b, impl, repeats):
         "W": rng.uniform(-a, a, size=(m, r)).astype(np.float32),
         "H": rng.uniform(-a, a, size=(n, r)).astype(np.float32),
     }
+    optimizer = AdamWConfig(lr=1e-3, weight_decay=0.1)
     config = TrainConfig(
-        loss=LossSpec("l1"), optimizer=AdamWConfig(lr=1e-3, weight_decay=0.1), batch_size=b, max_epochs=1,
+        loss=LossSpec("l1"), optimizer=optimizer, batch_size=b, max_epochs=1,
         eta_schedule=lambda e: 0.1, lr_schedule=lambda s: 1.0,
+        l2=weights_of_optimizer(optimizer),  # what train() derives from the optimizer; _step reads it
     )  # fmt: skip
     kernels = get_kernels("numpy", impl)
     state = init_train_state(params, ("W", "H"), "H", "lazy")

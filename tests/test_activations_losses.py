@@ -172,3 +172,37 @@ def test_fused_loss_kernel_equals_reference(rng, xp, name, masked, dtype):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     assert float(value) == pytest.approx(float(ref_value), rel=rtol)
     np.testing.assert_allclose(to_np(Yf), to_np(ref_grad), rtol=rtol, atol=rtol * float(abs(ref_grad).max()))
+
+
+_LOSS_KERNELS_WITHOUT_JIT = """
+import numpy as np
+from wnmf_np.core.losses import LOSSES
+from wnmf_np.kernels.dense import numba as nbk
+assert not hasattr(nbk._LOSS_LOOPS["l1"], "py_func")  # plain Python, not a dispatcher
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    X = rng.uniform(0.1, 1.0, size=(6, 5)).astype(dtype)
+    Y = (X + rng.normal(size=X.shape)).astype(dtype)
+    Y[0, 0] = X[0, 0]  # a zero residual: sign 0
+    for observed in (None, rng.random(X.shape) < 0.7):
+        for name, param in {"l1": 0.0, "l2": 0.0, "huber": 0.3, "kl": 1e-3}.items():
+            want, want_grad = LOSSES[name](X, Y.copy(), observed, param)
+            got_grad = Y.copy()
+            got = nbk.loss_grad_(name, X, got_grad, observed, param)
+            np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
+            np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-7, err_msg=name)
+"""
+
+
+def test_numba_loss_kernels_run_as_python_without_jit():
+    """Under NUMBA_DISABLE_JIT=1 the numba loss loops run as plain Python (the L1 sign of
+    NumPy booleans once raised a TypeError there) and equal the reference."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-c", _LOSS_KERNELS_WITHOUT_JIT], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": repo, "NUMBA_DISABLE_JIT": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr

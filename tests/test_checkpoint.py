@@ -29,18 +29,6 @@ def _interrupt_at(epoch_to_stop):
     return callback
 
 
-def test_save_load_roundtrip(tmp_path, data):
-    model = WNMF(3, **KW).fit(data)
-    path = model.save(tmp_path / "model")
-    assert path.suffix == ".npz"
-    loaded = WNMF.load(path)
-    np.testing.assert_array_equal(loaded.components_, model.components_)
-    np.testing.assert_array_equal(loaded.latents_, model.latents_)
-    assert loaded.loss_curve_ == model.loss_curve_ and loaded.n_iter_ == model.n_iter_
-    assert loaded.get_params() == {**model.get_params(), "callback": None}
-    np.testing.assert_array_equal(loaded.transform(data[:5]), model.transform(data[:5]))
-
-
 def test_interrupted_fit_resumes_to_the_uninterrupted_result(data):
     reference = WNMF(3, **KW).fit(data)
     model = WNMF(3, callback=_interrupt_at(3), **KW)
@@ -460,6 +448,9 @@ def _edited(tmp_path, model, edit_meta=None, edit_arrays=None, name="m"):
         (lambda m: m["params"].update(max_epochs=0), "The 'max_epochs' parameter of WNMF must be an int in the range [1, inf). Got 0"),
         (lambda m: m["params"].update(backend="gpu"), "The 'backend' parameter of WNMF must be one of ('auto', 'numpy', 'cupy'). Got 'gpu'"),
         (lambda m: m["params"].update(random_state=-1), "The 'random_state' parameter of WNMF must be None, an int >= 0, a numpy Generator or a numpy RandomState. Got -1"),
+        (lambda m: m["params"].update(n_threads=0), "The 'n_threads' parameter of WNMF must be"),
+        (lambda m: m["params"].update(checkpoint_path=5), "The 'checkpoint_path' parameter of WNMF must be"),
+        (lambda m: m["params"].update(checkpoint_every=2), "checkpoint_every needs checkpoint_path"),
         (lambda m: m["params"].update(bogus=1), "params.bogus' is not a parameter of WNMF"),
         (lambda m: m.update(extra=1), "extra' is not a field of this checkpoint"),
         (lambda m: m["rng_state"].update(bit_generator="MT19937"), "rng_state' cannot be restored"),
@@ -499,40 +490,15 @@ def test_load_rejects_negative_adam_moments_and_steps(tmp_path, data):
 
 
 # ------------------------------------------- the multiplicative estimators (issue 16)
+# (the save/load round trip of every estimator is in test_estimator_contract.py)
 def _mu_models(rng):
-    from wnmf_np import DeepMultiplicativeNMF, MultiplicativeNMF, UnfoldedNMF
+    from wnmf_np import DeepMultiplicativeNMF, MultiplicativeNMF
 
     X = rng.uniform(size=(30, 12))
     return X, [
         MultiplicativeNMF(3, max_iter=30, random_state=0).fit(X),
-        MultiplicativeNMF(3, beta_loss="kullback-leibler", l1=0.01, max_iter=20, random_state=0, dtype="float64").fit(X),
         DeepMultiplicativeNMF((2, 3), max_iter=20, pretrain_iter=20, l2=0.1, random_state=0).fit(X),
-        UnfoldedNMF(3, n_layers=3, max_iter=5, init="mu", random_state=0).fit(X),
     ]
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_multiplicative_estimators_save_and_load(tmp_path, rng):
-    """The MU estimators had no save/load: now the same safe format (no pickle, checksums,
-    schema) as the WNMF family, with load(p) finding what save(p) wrote."""
-    X, models = _mu_models(rng)
-    for i, model in enumerate(models):
-        path = model.save(tmp_path / f"model{i}")
-        assert path.name == f"model{i}.npz"
-        loaded = type(model).load(tmp_path / f"model{i}")
-        assert loaded.get_params() == model.get_params()
-        np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
-        for attr in ("n_features_in_", "n_iter_", "reconstruction_err_", "loss_curve_"):
-            assert getattr(loaded, attr) == getattr(model, attr), attr
-        comps = model.components_ if isinstance(model.components_, list) else [model.components_]
-        for a, b in zip(loaded.components_ if isinstance(loaded.components_, list) else [loaded.components_], comps):
-            np.testing.assert_array_equal(a, b)
-        if hasattr(model, "inverse_transform"):
-            Z = model.transform(X)
-            np.testing.assert_array_equal(loaded.inverse_transform(Z), model.inverse_transform(Z))
-        if hasattr(model, "latents_"):
-            for a, b in zip(loaded.latents_, model.latents_):
-                np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -551,7 +517,13 @@ def test_multiplicative_files_are_checked(tmp_path, rng):
     path = _edited(tmp_path, models[0], edit_arrays=lambda a: a.update({"param/components": -a["param/components"]}), name="neg")
     with pytest.raises(CheckpointError, match="negative entries"):
         MultiplicativeNMF.load(path)
-    path = _edited(tmp_path, models[2], edit_meta=lambda m: m["params"].update(ranks=[2, 4]), name="ranks")
+    path = _edited(tmp_path, models[0], edit_meta=lambda m: m["params"].update(nan_policy="drop"), name="nan")
+    with pytest.raises(CheckpointError, match=re.escape("The 'nan_policy' parameter of MultiplicativeNMF must be")):
+        MultiplicativeNMF.load(path)
+    path = _edited(tmp_path, models[1], edit_meta=lambda m: m["params"].update(n_threads=0), name="threads")
+    with pytest.raises(CheckpointError, match=re.escape("The 'n_threads' parameter of DeepMultiplicativeNMF must be")):
+        DeepMultiplicativeNMF.load(path)
+    path = _edited(tmp_path, models[1], edit_meta=lambda m: m["params"].update(ranks=[2, 4]), name="ranks")
     with pytest.raises(CheckpointError, match="'param/W1' has shape"):
         DeepMultiplicativeNMF.load(path)
     from sklearn.exceptions import NotFittedError

@@ -28,7 +28,6 @@ from ..core.schedules import make_eta_schedule, make_lr_schedule
 from ..core.threads import limit_threads
 from ..core.validation import (
     check_feature_names,
-    check_int,
     check_random_state_seed,
     preserved_dtypes,
     record_feature_names,
@@ -47,6 +46,9 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
 
     #: λ of ``l2="auto"`` by loss (:mod:`wnmf_np.core.regularization`)
     _auto_l2 = AUTO_L2
+    #: the generator of the batch order a fit leaves for ``fit(resume=True)``, ``partial_fit``
+    #: and ``save`` (None: none yet; they start from ``random_state``)
+    _rng = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -84,6 +86,12 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
                 f"loss_reduction='sum' cannot be combined with l2_mode={self.l2_mode!r}: that form fixes "
                 "the weighting of loss and penalty itself; use loss_reduction='mean'."
             )
+
+    def _check_checkpointing(self) -> None:
+        """The rule across the checkpoint parameters (their types are in the table), applied
+        by ``fit`` and by :meth:`load` to the restored parameters."""
+        if self.checkpoint_every is not None and self.checkpoint_path is None:
+            raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
 
     def _train_config(
         self, max_epochs: int, n_samples: int, eta_schedule, label: str, row_independent: bool = False,
@@ -174,12 +182,8 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         backend, data = self._prepare(X, mask, reset=reset)
         n_samples, n_features = data.shape
         self._validate_extra(n_features)
-        if not streaming:
-            checkpoint_every = getattr(self, "checkpoint_every", None)
-            if checkpoint_every is not None:
-                check_int("checkpoint_every", checkpoint_every, low=1)
-                if getattr(self, "checkpoint_path", None) is None:
-                    raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
+        if not streaming:  # partial_fit writes no checkpoints
+            self._check_checkpointing()
         model = self._make_model(n_features)
         max_epochs = int(self.max_epochs)
         eta_schedule = make_eta_schedule(self.eta_schedule, float(self.eta), max_epochs)
@@ -220,13 +224,13 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         interrupted (KeyboardInterrupt), the state reached so far is kept on the
         estimator, so ``fit(X, resume=True)`` continues it and ``save`` can store it.
         """
-        with limit_threads(getattr(self, "n_threads", None)):
+        with limit_threads(self.n_threads):
             self._fit(X, mask, resume=resume)
         return self
 
     def fit_transform(self, X, y=None, *, mask=None):
         """Fit and return the latents φη(H) of the training samples, (n_samples, n_latent)."""
-        with limit_threads(getattr(self, "n_threads", None)):
+        with limit_threads(self.n_threads):
             self._fit(X, mask)
         return self._latents_of(self.params_, self.final_eta_)
 
@@ -249,7 +253,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
             self._store(ctx, params, state)
             raise
         self._store(ctx, params, state)
-        if getattr(self, "checkpoint_path", None) is not None and getattr(self, "checkpoint_every", None) is not None:
+        if self.checkpoint_path is not None and self.checkpoint_every is not None:
             self.save(self.checkpoint_path)
         return self
 
@@ -268,13 +272,13 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
                 UserWarning,
                 stacklevel=4,
             )
-        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        rng = self._rng if self._rng is not None else check_random_state_seed(self.random_state)
         params = {k: ctx.backend.asarray(v) for k, v in self.params_.items()}
         return params, self.train_state_, rng
 
     def _checkpoint_hook(self, ctx: FitContext, params: dict):
         """The driver's epoch hook writing a checkpoint every ``checkpoint_every`` epochs (or None)."""
-        every = getattr(self, "checkpoint_every", None)
+        every = self.checkpoint_every
         if every is None:
             return None
 
@@ -292,7 +296,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         params = {}
         for name, shape in model.param_shapes(n_samples, n_features).items():
             host = init_factor(shape, init, rng, rank=model.fan_in(name), data_mean=data_mean, dtype=dtype,
-                               inner_dims=getattr(model, "inner_dims", None))  # fmt: skip
+                               inner_dims=model.inner_dims)  # fmt: skip
             params[name] = backend.asarray(host)
         return params
 
@@ -381,7 +385,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         Z : array of shape (n_samples_new, n_latent), on X's backend
         """
         check_is_fitted(self)
-        with limit_threads(getattr(self, "n_threads", None)):
+        with limit_threads(self.n_threads):
             return self._transform(X, mask)
 
     def _transform(self, X, mask):

@@ -22,8 +22,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.backend import BACKENDS, cupy_available, is_cupy_array, resolve_backend, to_numpy
-from ..core.threads import check_n_threads
-from ..core.validation import NAN_POLICIES, check_int, check_option, check_random_state_seed, declared_dtype
+from ..core.validation import declared_dtype
 from ..training.checkpoint import Doc, header, open_estimator, validated, write_archive
 
 DEVICES = tuple(b for b in BACKENDS if b != "auto")
@@ -42,7 +41,35 @@ def _optional_float(value) -> float | None:
 
 
 # ============================================================ WNMF family
-class CheckpointMixin:
+class LoadMixin:
+    """The one ``load`` of every saved estimator; the family's mixin reads the file
+    (``_load_file(path, backend)``)."""
+
+    @classmethod
+    def load(cls, path, *, backend="auto"):
+        """Read a model written by :meth:`save` (a WNMF-family checkpoint is continued by
+        ``fit(X, resume=True)``).
+
+        Parameters
+        ----------
+        path : str or Path
+            As given to :meth:`save` (with or without the ``.npz`` it appended).
+        backend : {"auto", "numpy", "cupy"}
+            Where to put the arrays ("auto": the backend the model was saved from if it is
+            usable here, else NumPy).
+
+        Raises
+        ------
+        wnmf_np.CheckpointError
+            For a missing, truncated, foreign or tampered file, a file of another
+            estimator class, or metadata or arrays that fail validation (a missing,
+            mistyped, null, out-of-range or inconsistent field, or an invalid constructor
+            parameter); the message names the field.
+        """
+        return cls._load_file(path, backend)
+
+
+class CheckpointMixin(LoadMixin):
     """``save`` / ``load`` for :class:`wnmf_np.estimators.base.BaseWNMF` subclasses."""
 
     def save(self, path):
@@ -64,25 +91,7 @@ class CheckpointMixin:
         return save_checkpoint(self, path)
 
     @classmethod
-    def load(cls, path, *, backend="auto"):
-        """Read a model written by :meth:`save`; ``fit(X, resume=True)`` continues it.
-
-        Parameters
-        ----------
-        path : str or Path
-            As given to :meth:`save` (with or without the ``.npz`` it appended).
-        backend : {"auto", "numpy", "cupy"}
-            Where to put the arrays ("auto": the backend the model was trained on if it is
-            usable here, else NumPy).
-
-        Raises
-        ------
-        wnmf_np.CheckpointError
-            For a missing, truncated, foreign or tampered file, a checkpoint of another
-            estimator class, or metadata that fails validation (a missing, mistyped,
-            null, out-of-range or inconsistent field, or an invalid constructor
-            parameter); the message names the field.
-        """
+    def _load_file(cls, path, backend):
         return load_checkpoint(cls, path, backend)
 
 
@@ -103,7 +112,7 @@ def save_checkpoint(estimator, path, rng: np.random.Generator | None = None):
         arrays["train/order"] = np.asarray(to_numpy(state.order), dtype=np.int64)
         progress = {"steps": int(state.epoch_steps), "loss_sum": float(state.epoch_loss),
                     "step_interrupted": bool(state.step_interrupted)}  # fmt: skip
-    rng = rng if rng is not None else getattr(estimator, "_rng", None)
+    rng = rng if rng is not None else estimator._rng
     meta = {
         **header(estimator),
         "train": {
@@ -135,18 +144,11 @@ def load_checkpoint(cls, path, backend="auto"):
     fitted = doc.section("fitted")
     n_features = fitted.int("n_features_in_", low=1)
 
-    def check_params():
+    def check_params():  # the checks of fit (the parameter table, the data's width, the model)
         estimator._validate_common()
         estimator._validate_extra(n_features)
-        model = estimator._make_model(n_features)
-        check_random_state_seed(estimator.random_state)
-        if estimator.checkpoint_every is not None:
-            check_int("checkpoint_every", estimator.checkpoint_every, low=1)
-            if estimator.checkpoint_path is None:
-                raise ValueError("checkpoint_every needs checkpoint_path (where to write the checkpoints).")
-        if estimator.checkpoint_path is not None and not isinstance(estimator.checkpoint_path, str):
-            raise TypeError(f"checkpoint_path must be a path or None, got {estimator.checkpoint_path!r}.")
-        return model
+        estimator._check_checkpointing()
+        return estimator._make_model(n_features)
 
     model = validated(doc, check_params)
     final_eta = fitted.float("final_eta_", low=0.0, high=1.0)
@@ -235,7 +237,7 @@ def load_checkpoint(cls, path, backend="auto"):
 
 
 # ========================================================= multiplicative family
-class ModelFileMixin:
+class ModelFileMixin(LoadMixin):
     """``save`` / ``load`` for the multiplicative-update estimators (fitted state only).
 
     A subclass provides ``_file_state() -> (arrays, fitted)`` (host arrays and JSON
@@ -263,33 +265,10 @@ class ModelFileMixin:
         return write_archive(path, arrays, {**header(self), "fitted": fitted})
 
     @classmethod
-    def load(cls, path, *, backend="auto"):
-        """Read a model written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or Path
-            As given to :meth:`save` (with or without the ``.npz`` it appended).
-        backend : {"auto", "numpy", "cupy"}
-            Where to put the arrays ("auto": where they were if usable here, else NumPy).
-
-        Raises
-        ------
-        wnmf_np.CheckpointError
-            For a missing, truncated, foreign or tampered file, another estimator's
-            file, or metadata or arrays that fail validation; the message names the field.
-        """
+    def _load_file(cls, path, backend):
         estimator, doc, entries = open_estimator(cls, path)
 
-        def check_params():
-            estimator._check_params()
-            check_option("backend", estimator.backend, BACKENDS)
-            check_random_state_seed(estimator.random_state)
-            check_n_threads(getattr(estimator, "n_threads", None))
-            if hasattr(estimator, "nan_policy"):
-                check_option("nan_policy", estimator.nan_policy, NAN_POLICIES)
-
-        validated(doc, check_params)
+        validated(doc, estimator._check_params)  # the checks of fit (the parameter table)
         fitted = doc.section("fitted")
         be = _placement(backend, fitted.str("backend_", choices=DEVICES))
         estimator._restore_file_state(fitted, entries, be)  # arrays "param/<name>"

@@ -40,7 +40,7 @@ class StreamingMixin:
         -------
         self
         """
-        with limit_threads(getattr(self, "n_threads", None)):
+        with limit_threads(self.n_threads):
             return self._partial_fit(X, mask)
 
     def _partial_fit(self, X, mask):
@@ -51,7 +51,7 @@ class StreamingMixin:
         sample = model.sample_param
         if first:
             self._rng = check_random_state_seed(self.random_state)
-        rng = self._rng if getattr(self, "_rng", None) is not None else check_random_state_seed(self.random_state)
+        rng = self._rng if self._rng is not None else check_random_state_seed(self.random_state)
         fresh = self._init_params(model, n_new, n_features, rng, ctx.data.mean(), ctx.dtype, backend)
         if first:
             shared = {k: v for k, v in fresh.items() if k != sample}

@@ -83,6 +83,8 @@ class DeconvModel:
     """
 
     sample_param = "H"
+    #: a product of two factors: each starts from its own fan-in (:func:`wnmf_np.core.init.init_factor`)
+    inner_dims = None
 
     def __init__(self, n_components: int, image_shape, stride: int, impl: str = "auto", train_layout: str = "image"):
         if train_layout not in TRAIN_LAYOUTS:

@@ -56,6 +56,8 @@ class ShallowModel(StoredLayout):
     """
 
     sample_param = "H"
+    #: a product of two factors: each starts from its own fan-in (:func:`wnmf_np.core.init.init_factor`)
+    inner_dims = None
 
     def __init__(self, n_components: int):
         self.n_components = n_components

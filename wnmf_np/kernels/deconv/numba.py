@@ -125,25 +125,15 @@ _LOOPS = compile_loops()
 
 # ------------------------------------------------------------------------ operations
 def forward(F, K, out_shape, stride, *, loops: Loops | None = None) -> np.ndarray:
-    """Transposed convolution of stride ``s``, cropped to the image shape.
+    """Transposed convolution of stride ``s``, cropped to the image shape (numba loops).
 
-    Parameters
-    ----------
-    F : ndarray of shape (r, hi, wi)
-        Factor images, ``(hi, wi) = ceil((h, w) / s)``.
-    K : ndarray of shape (b, r, 2s, 2s)
-        Per-image kernels.
-    out_shape : (int, int)
-        Image shape ``(h, w)``.
-    stride : int
-        ``s >= 1``.
-    loops : Loops, optional
-        Compiled loops (:func:`compile_loops`); the module's default when omitted.
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.forward` (documented once there). ``loops``: the
+    compiled loops (:func:`compile_loops`), the module's default when omitted.
 
     Returns
     -------
     Y : ndarray of shape (b, h, w), C-contiguous
-        Same values as :func:`wnmf_np.kernels.deconv.reference.forward`.
     """
     F, K = np.asarray(F), np.asarray(K)
     g = check_deconv_operands(stride=stride, F=F, K=K, out_shape=out_shape)
@@ -155,17 +145,11 @@ def forward(F, K, out_shape, stride, *, loops: Loops | None = None) -> np.ndarra
 
 
 def grad_factors(G, K, in_shape, stride, *, loops: Loops | None = None) -> np.ndarray:
-    """Adjoint of :func:`forward` with respect to ``F`` (summed over the batch).
+    """Adjoint of :func:`forward` with respect to ``F``, summed over the batch (numba loops).
 
-    Parameters
-    ----------
-    G : ndarray of shape (b, h, w)
-        ``dL/dY``.
-    K : ndarray of shape (b, r, 2s, 2s)
-    in_shape : (int, int)
-        Factor shape ``(hi, wi)``; must equal ``ceil((h, w) / s)``.
-    stride : int
-    loops : Loops, optional
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.grad_factors` (documented once there). ``loops``: the
+    compiled loops (:func:`compile_loops`), the module's default when omitted.
 
     Returns
     -------
@@ -182,19 +166,15 @@ def grad_factors(G, K, in_shape, stride, *, loops: Loops | None = None) -> np.nd
 
 
 def grad_kernels(G, F, stride, *, loops: Loops | None = None) -> np.ndarray:
-    """Adjoint of :func:`forward` with respect to ``K``.
+    """Adjoint of :func:`forward` with respect to ``K`` (numba loops).
 
-    Parameters
-    ----------
-    G : ndarray of shape (b, h, w)
-        ``dL/dY``.
-    F : ndarray of shape (r, hi, wi)
-    stride : int
-    loops : Loops, optional
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.grad_kernels` (documented once there). ``loops``: the
+    compiled loops (:func:`compile_loops`), the module's default when omitted.
 
     Returns
     -------
-    dK : ndarray of shape (b, r, 2s, 2s)
+    dK : ndarray of shape (b, r, 2s, 2s), C-contiguous
     """
     G, F = np.asarray(G), np.asarray(F)
     g = check_deconv_operands(stride=stride, G=G, F=F)

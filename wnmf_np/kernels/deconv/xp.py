@@ -144,26 +144,15 @@ class PhaseOperands(NamedTuple):
 
 
 def forward(F, K, out_shape, stride, *, xp=None):
-    """Transposed convolution of stride ``s``, cropped to the image shape.
+    """Transposed convolution of stride ``s``, cropped to the image shape (phase GEMMs).
 
-    Parameters
-    ----------
-    F : array of shape (r, hi, wi)
-        Factor images, ``(hi, wi) = ceil((h, w) / s)``.
-    K : array of shape (b, r, 2s, 2s)
-        Per-image kernels.
-    out_shape : (int, int)
-        Image shape ``(h, w)``.
-    stride : int
-        ``s >= 1``.
-    xp : module, optional
-        Array namespace; by default that of ``F``.
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.forward` (documented once there). ``xp``: the array
+    namespace, by default that of the first operand.
 
     Returns
     -------
     Y : array of shape (b, h, w), C-contiguous, in ``xp``
-        ``Y[i, y, x] = full[i, y + top, x + left]`` where, over all ``p, q, u, v``,
-        ``full[i, s*p + u, s*q + v] += Σ_c F[c, p, q] K[i, c, u, v]``.
     """
     return forward_keep(F, K, out_shape, stride, xp=xp)[0]
 
@@ -192,24 +181,15 @@ def _phase_product(F, K, out_shape, stride, xp):
 
 
 def grad_factors(G, K, in_shape, stride, *, xp=None):
-    """Adjoint of :func:`forward` with respect to ``F`` (summed over the batch).
+    """Adjoint of :func:`forward` with respect to ``F``, summed over the batch (phase GEMMs).
 
-    Parameters
-    ----------
-    G : array of shape (b, h, w)
-        ``dL/dY``.
-    K : array of shape (b, r, 2s, 2s)
-    in_shape : (int, int)
-        Factor shape ``(hi, wi)``; must equal ``ceil((h, w) / s)``.
-    stride : int
-    xp : module, optional
-        Array namespace; by default that of ``G``.
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.grad_factors` (documented once there). ``xp``: the array
+    namespace, by default that of the first operand.
 
     Returns
     -------
-    dF : array of shape (r, hi, wi)
-        ``dF[c, p, q] = Σ_i Σ_{u,v} K[i, c, u, v] Gfull[i, s*p + u, s*q + v]``,
-        ``Gfull`` being ``G`` zero-padded back to the full output.
+    dF : array of shape (r, hi, wi), in ``xp``
     """
     xp = namespace_of(G) if xp is None else xp
     G, K = xp.asarray(G), xp.asarray(K)
@@ -230,22 +210,15 @@ def _grad_factors_phase(Gph, Kmat, g):
 
 
 def grad_kernels(G, F, stride, *, xp=None):
-    """Adjoint of :func:`forward` with respect to ``K``.
+    """Adjoint of :func:`forward` with respect to ``K`` (phase GEMMs).
 
-    Parameters
-    ----------
-    G : array of shape (b, h, w)
-        ``dL/dY``.
-    F : array of shape (r, hi, wi)
-        ``(hi, wi)`` must equal ``ceil((h, w) / s)``.
-    stride : int
-    xp : module, optional
-        Array namespace; by default that of ``G``.
+    Operands, shapes and values: those of
+    :func:`wnmf_np.kernels.deconv.reference.grad_kernels` (documented once there). ``xp``: the array
+    namespace, by default that of the first operand.
 
     Returns
     -------
-    dK : array of shape (b, r, 2s, 2s), C-contiguous
-        ``dK[i, c, u, v] = Σ_{p,q} F[c, p, q] Gfull[i, s*p + u, s*q + v]``.
+    dK : array of shape (b, r, 2s, 2s), C-contiguous, in ``xp``
     """
     xp = namespace_of(G) if xp is None else xp
     G, F = xp.asarray(G), xp.asarray(F)

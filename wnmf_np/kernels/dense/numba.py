@@ -169,7 +169,9 @@ def adamw_rows_(param, grad_rows, rows, m, v, steps, lr, beta1, beta2, eps, weig
 def _l1_at(i, x, y, w, use_w, inv_n, param):
     r = y[i] - x[i]
     keep = (not use_w) or w[i]
-    y[i] = ((r > 0) - (r < 0)) * inv_n if keep else 0.0
+    # sign(r), 0 for NaN; the comparisons made numbers first: NumPy (NUMBA_DISABLE_JIT)
+    # cannot subtract booleans, and numba's float() takes no boolean
+    y[i] = (1.0 * (r > 0) - 1.0 * (r < 0)) * inv_n if keep else 0.0
     return abs(r) if keep else 0.0
 
 
