@@ -25,7 +25,8 @@ from wnmf_np.core.optim import AdamWConfig
 from wnmf_np.core.regularization import weights_of_optimizer
 from wnmf_np.kernels import get_kernels
 from wnmf_np.models.shallow import ShallowModel
-from wnmf_np.training.driver import TrainConfig, _step, init_train_state
+from wnmf_np.training.driver import _step
+from wnmf_np.training.state import TrainConfig, init_train_state
 
 SIZES = {  # (n_features m, n_samples n, rank r, batch b), as in the performance issue
     "orl": (10304, 400, 40, 32),

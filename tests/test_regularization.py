@@ -25,7 +25,8 @@ from wnmf_np.metrics import negativity
 from wnmf_np.models.deconv import DeconvModel
 from wnmf_np.models.deep import DeepModel
 from wnmf_np.models.shallow import ShallowModel
-from wnmf_np.training.driver import TrainConfig, TrainState, _early_stop, _step, init_train_state
+from wnmf_np.training.driver import _early_stop, _step
+from wnmf_np.training.state import TrainConfig, TrainState, init_train_state
 
 LAM = 0.37
 

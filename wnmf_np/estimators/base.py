@@ -36,7 +36,8 @@ from ..core.validation import (
 from ..metrics import negativity
 from ..training.context import FitContext
 from ..training.data import SumOfSquares, data_source
-from ..training.driver import TrainConfig, train
+from ..training.driver import train
+from ..training.state import TrainConfig
 from .persistence import CheckpointMixin
 from .streaming import StreamingMixin
 

@@ -19,7 +19,7 @@ from ..core.params import COMMON_CONSTRAINTS, NON_NEGATIVE, POSITIVE, POSITIVE_I
 from ..core.regularization import L2_MODES
 from ..core.schedules import ETA_SCHEDULES, LR_SCHEDULES
 from ..core.validation import NAN_POLICIES
-from ..training.driver import H_UPDATES
+from ..training.state import H_UPDATES
 
 LOSS_REDUCTIONS = ("mean", "sum")
 

@@ -138,7 +138,7 @@ def save_checkpoint(estimator, path, rng: np.random.Generator | None = None):
 def load_checkpoint(cls, path, backend="auto"):
     """Validate a training checkpoint against ``cls``'s schema and rebuild the estimator."""
     from ..core.optim import AdamWState
-    from ..training.driver import TrainState
+    from ..training.state import TrainState
 
     estimator, doc, entries = open_estimator(cls, path)
     fitted = doc.section("fitted")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.backend import Backend
 from ..kernels import KernelSet, get_kernels
-from .driver import TrainConfig, TrainState, init_train_state
+from .state import TrainConfig, TrainState, init_train_state
 
 
 @dataclass
