@@ -239,11 +239,14 @@ def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative:
     line naming the problem) where the data cannot be fitted.
     """
     total, count, has_nan, max_abs = 0.0, 0, False, 0.0
+    step = pass_rows(reader.shape[1])
     if bounds is None:
-        blocks = reader.blocks(pass_rows(reader.shape[1]), np.float64)
-    else:
-        blocks = ((a, b, reader.read(a, b, np.float64)) for a, b in zip([0, *bounds[:-1]], bounds))
-    for _, _, block in blocks:
+        blocks = (block for _, _, block in reader.blocks(step, np.float64))
+    else:  # one read per bound, checked in pass blocks (float64 copies of PASS_BYTES only)
+        blocks = (np.asarray(part[s : s + step], dtype=np.float64)
+                  for part in (reader.read(a, b) for a, b in zip([0, *bounds[:-1]], bounds))
+                  for s in range(0, part.shape[0], step))  # fmt: skip
+    for block in blocks:
         if np.isinf(block).any():
             raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
         nan = np.isnan(block)

@@ -270,6 +270,9 @@ class OutOfCoreData:
         PASS_BYTES by default), cut from the chunk groups read one at a time."""
         size = size or pass_rows(self.shape[1])
         for g, (g_start, g_stop) in enumerate(self.groups):
+            block = observed = None  # drop the group before: one group at a time
+            for other in [k for k in self._loaded if k != g]:
+                del self._loaded[other]
             block, observed = self._group(g)
             for start in range(g_start, g_stop, size):
                 stop = min(start + size, g_stop)
@@ -277,7 +280,7 @@ class OutOfCoreData:
                 obs_b = None if observed is None else self.backend.asarray(observed[local])
                 yield slice(start, stop), self.backend.asarray(block[local].copy()), obs_b
             if len(self.groups) > 1:
-                del self._loaded[g]
+                self._loaded.pop(g, None)
 
     def max_abs(self, xp) -> float:
         return self._max_abs
