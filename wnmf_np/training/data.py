@@ -33,6 +33,7 @@ order, and the group stays loaded across epochs.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -235,7 +236,9 @@ class OutOfCoreData:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wnmf_np-prefetch")
-        self._pending = (g, self._pool.submit(self._read_group, g))
+        # in the caller's context: a Dask client made current with ``client.as_current()``
+        # (a context variable) serves the read-ahead thread too
+        self._pending = (g, self._pool.submit(contextvars.copy_context().run, self._read_group, g))
 
     def take(self, rows, next_rows=None, *, host_rows=None):
         """Rows ``host_rows`` (host indices; default ``rows``) of X and of the observation
