@@ -135,3 +135,23 @@ def test_streamed_fit_on_a_distributed_cluster_equals_the_threaded_fit(client):
     np.testing.assert_array_equal(on_cluster.components_, threaded.components_)
     Z = on_cluster.transform(dX)
     assert Z.shape == (400, 3) and np.isfinite(Z).all()
+
+
+def test_dask_validation_is_one_reduction_and_rejects_bad_values():
+    X = _low_rank(200, 10).astype(np.float64)
+    counter = _CountComputes()
+    with dask.config.set(scheduler="threads"), counter:
+        OutOfCoreData(da.from_array(X, chunks=(50, 10)), resolve_backend("numpy"), np.float64)
+    assert counter.n == 1
+    bad = X.copy()
+    bad[120, 3] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        WNMF(2, max_epochs=1).fit(da.from_array(bad, chunks=(50, 10)))
+    bad[120, 3] = np.nan
+    with pytest.raises(ValueError, match="nan_policy='omit'"):
+        WNMF(2, max_epochs=1).fit(da.from_array(bad, chunks=(50, 10)))
+    model = WNMF(2, max_epochs=2, nan_policy="omit", random_state=0).fit(da.from_array(bad, chunks=(50, 10)))
+    assert np.isfinite(model.components_).all()
+    bad[120, 3] = -1.0
+    with pytest.raises(ValueError, match="Negative values"):
+        WNMF(2, max_epochs=1, loss="kl").fit(da.from_array(bad, chunks=(50, 10)))

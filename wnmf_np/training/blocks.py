@@ -19,6 +19,7 @@ larger).
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -230,23 +231,17 @@ class Scan(NamedTuple):
     max_abs: float  # largest |entry| of the observed entries
 
 
-def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative: bool = False, name: str = "X",
-         bounds=None) -> Scan:  # fmt: skip
+def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative: bool = False, name: str = "X") -> Scan:
     """One streaming pass in float64: finite values, NaN policy, sign, mean, range of ``dtype``.
 
-    ``bounds``: the stop rows of the blocks to read (e.g. the chunk groups of a Dask array,
-    one computation each); default blocks of about PASS_BYTES. Raises ``ValueError`` (one
-    line naming the problem) where the data cannot be fitted.
+    A Dask array is checked by one Dask reduction (:func:`_scan_dask`), other storage in
+    blocks of about PASS_BYTES. Raises ``ValueError`` (one line naming the problem) where
+    the data cannot be fitted.
     """
+    if reader.is_dask:
+        return _scan_dask(reader.source, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
     total, count, has_nan, max_abs = 0.0, 0, False, 0.0
-    step = pass_rows(reader.shape[1])
-    if bounds is None:
-        blocks = (block for _, _, block in reader.blocks(step, np.float64))
-    else:  # one read per bound, checked in pass blocks (float64 copies of PASS_BYTES only)
-        blocks = (np.asarray(part[s : s + step], dtype=np.float64)
-                  for part in (reader.read(a, b) for a, b in zip([0, *bounds[:-1]], bounds))
-                  for s in range(0, part.shape[0], step))  # fmt: skip
-    for block in blocks:
+    for _, _, block in reader.blocks(pass_rows(reader.shape[1]), np.float64):
         if np.isinf(block).any():
             raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
         nan = np.isnan(block)
@@ -264,6 +259,37 @@ def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative:
         count += valid.size
         if valid.size:
             max_abs = max(max_abs, float(np.abs(valid).max()))
+    return _checked_scan(has_nan, total, count, max_abs, dtype, name)
+
+
+def _scan_dask(source, dtype, *, nan_policy: str, non_negative: bool, name: str) -> Scan:
+    """:func:`scan` of a Dask array as one Dask reduction: the chunks are checked where
+    they are (on the workers of a cluster); only a few numbers come back."""
+    import dask
+
+    X = source.astype(np.float64)
+    finite_or_nan = ~np.isinf(X)
+    nan = np.isnan(X)
+    abs_x = np.abs(X)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmin / nanmax of all-NaN chunks
+        has_inf, has_nan, total, count, low, max_abs = dask.compute(
+            ~finite_or_nan.all(), nan.any(), np.nansum(X), (~nan).sum(), np.nanmin(X), np.nanmax(abs_x)
+        )
+    if has_inf:
+        raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
+    if has_nan and nan_policy == "raise":
+        raise ValueError(
+            f"{name} contains NaN. If NaN marks missing entries, pass nan_policy='omit' "
+            "(missing entries are then left out of the loss); otherwise clean the data."
+        )
+    count = int(count)
+    if count and non_negative and float(low) < 0:
+        raise ValueError(f"Negative values in data passed to {name} (min {float(low):g}); this needs non-negative data.")
+    return _checked_scan(bool(has_nan), float(total), count, 0.0 if count == 0 else float(max_abs), dtype, name)
+
+
+def _checked_scan(has_nan: bool, total: float, count: int, max_abs: float, dtype, name: str) -> Scan:
     if count == 0:
         raise ValueError(f"{name} has no observed entry (everything is NaN).")
     if max_abs > np.finfo(dtype).max:

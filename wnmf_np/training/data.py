@@ -171,9 +171,7 @@ class OutOfCoreData:
         self._pending = None  # (group index, future) of the read-ahead
         self._next_group = {}  # group -> the group after it in the current epoch's order
         self.n_group_reads = 0  # groups read so far (a Dask group: one computation each)
-        # validation: Dask by groups (one computation each), other storage in pass blocks
-        found = scan(self.reader, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name,
-                     bounds=[g[1] for g in self.groups] if self.reader.is_dask else None)  # fmt: skip
+        found = scan(self.reader, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
         self.has_missing, self._mean, self._max_abs = found
 
     @property
