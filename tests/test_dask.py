@@ -155,3 +155,31 @@ def test_dask_validation_is_one_reduction_and_rejects_bad_values():
     bad[120, 3] = -1.0
     with pytest.raises(ValueError, match="Negative values"):
         WNMF(2, max_epochs=1, loss="kl").fit(da.from_array(bad, chunks=(50, 10)))
+
+
+def test_multiplicative_nmf_on_a_cluster_equals_in_memory_without_embedding_data(client):
+    X = np.random.default_rng(0).uniform(size=(3000, 40))  # W: 96 kB, beyond the threshold below
+    kw = dict(max_iter=30, tol=0, random_state=0, dtype="float64")
+    ref = MultiplicativeNMF(4, **kw).fit(X)
+    dX = client.persist(da.from_array(X, chunks=(500, 40)))  # the data on the workers, as a user would have it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Sending large graph ..." (data embedded in a graph) fails the test
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "50kB"}):
+            got = MultiplicativeNMF(4, **kw).fit(dX)
+            Z = got.transform(dX[:120])
+    np.testing.assert_allclose(got.components_, ref.components_, rtol=1e-10, atol=1e-12)
+    assert got.reconstruction_err_ == pytest.approx(ref.reconstruction_err_, rel=1e-10)
+    np.testing.assert_allclose(Z, ref.transform(X[:120]), rtol=1e-8, atol=1e-10)
+
+
+def test_cluster_products_equal_dense_products(client):
+    from wnmf_np.mu.chunked import ChunkedMatrix
+
+    X = np.random.default_rng(2).uniform(size=(90, 7))
+    chunked = ChunkedMatrix(client.persist(da.from_array(X, chunks=(25, 7))), np.float64)
+    B, A = np.random.default_rng(3).uniform(size=(7, 3)), np.random.default_rng(4).uniform(size=(3, 90))
+    np.testing.assert_allclose(chunked @ B, X @ B, rtol=1e-12)
+    np.testing.assert_allclose(A @ chunked, A @ X, rtol=1e-12)
+    assert chunked.sum() == pytest.approx(X.sum(), rel=1e-12)
+    np.testing.assert_array_equal(chunked[10:40], X[10:40])
+    assert chunked._cluster is not None  # served by the cluster path
