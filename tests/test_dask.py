@@ -183,3 +183,24 @@ def test_cluster_products_equal_dense_products(client):
     assert chunked.sum() == pytest.approx(X.sum(), rel=1e-12)
     np.testing.assert_array_equal(chunked[10:40], X[10:40])
     assert chunked._cluster is not None  # served by the cluster path
+
+
+def test_batches_of_any_order_equal_the_rows_and_hold_at_most_two_groups():
+    """Any order is served correctly (e.g. one from a checkpoint written with another
+    scheme); a batch never keeps more than its own groups loaded."""
+    X = _low_rank(500, 6, dtype=np.float64)
+    X[7, 2] = np.nan
+    src = OutOfCoreData(stream(da.from_array(X, chunks=(50, 6)), chunk_budget=2 * 100 * 6 * 8),
+                        resolve_backend("numpy"), np.float64, nan_policy="omit")  # fmt: skip
+    assert len(src.groups) == 5
+    order = np.random.default_rng(0).permutation(500)
+    with dask.config.set(scheduler="sync"):
+        for k in range(0, 500, 40):
+            rows = order[k : k + 40]
+            X_b, obs_b = src.take(rows, order[k + 40 : k + 80])
+            np.testing.assert_array_equal(X_b, np.nan_to_num(X[rows]))
+            np.testing.assert_array_equal(obs_b, ~np.isnan(X[rows]))
+            assert len(src._loaded) <= len(np.unique(rows // 100)) + 1  # its groups (+ a finished read-ahead)
+        for rows, X_b, _ in src.row_blocks(64):
+            np.testing.assert_array_equal(X_b, np.nan_to_num(X[rows]))
+            assert len(src._loaded) <= 2

@@ -175,11 +175,6 @@ class OutOfCoreData:
         self.has_missing, self._mean, self._max_abs = found
 
     @property
-    def chunk(self) -> int:
-        """Rows of the largest chunk group."""
-        return max(stop - start for start, stop in self.groups)
-
-    @property
     def n_observed(self) -> int:
         """n_samples · n_features: the count the λ weights of the objective forms use out
         of core (missing entries included, as before the data source existed)."""
