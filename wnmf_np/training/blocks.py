@@ -8,10 +8,18 @@ blocks. Both out-of-core consumers read through it:
   validation pass, :func:`scan`);
 - :class:`wnmf_np.mu.chunked.ChunkedMatrix` (the chunk-wise products of the
   multiplicative updates).
+
+Streaming reads whole *chunk groups*: runs of consecutive storage chunks (a Dask array's
+own chunks; for a memmap blocks of about CHUNK_BYTES) holding at most half the *chunk
+budget* each, so that the group trained on and the group prefetched fit in the budget
+together (:func:`chunk_groups`). A Dask group is one computation. The budget is chosen
+with :func:`stream` (default: :data:`CHUNK_BUDGET`, raised to two chunks where a chunk is
+larger).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +30,101 @@ CHUNK_BYTES = 8 * 2**20
 PASS_BYTES = 2 * 2**20
 """Block size of full-data passes (validation, reconstruction error): about this many bytes."""
 
+CHUNK_BUDGET = CHUNK_BYTES
+"""Default chunk budget: host bytes of the data blocks a streamed fit holds at once (the
+group it trains on and the group it prefetches), at least two storage chunks."""
+
+
+class Streamed:
+    """Out-of-core data with a chunk budget (made by :func:`stream`).
+
+    Attributes
+    ----------
+    source : np.memmap, h5py.Dataset, zarr.Array or dask array of shape (n, m)
+    chunk_budget : int or None
+        Host bytes of data blocks held at once (None: :data:`CHUNK_BUDGET`).
+    """
+
+    def __init__(self, source, chunk_budget=None):
+        if isinstance(source, Streamed):
+            source = source.source
+        self.source = source
+        self.chunk_budget = check_chunk_budget(chunk_budget)
+        self.shape = tuple(source.shape)
+        self.dtype = source.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+def stream(X, chunk_budget=None) -> Streamed:
+    """Mark out-of-core ``X`` to be streamed with ``chunk_budget`` bytes of host blocks.
+
+    Parameters
+    ----------
+    X : np.memmap, h5py.Dataset, zarr.Array or dask array of shape (n_samples, n_features)
+    chunk_budget : int, optional
+        Bytes (in the working dtype) of the data a fit holds at once: the chunk group it
+        trains on plus the one read ahead, so a group is at most ``chunk_budget // 2``.
+        Must hold two storage chunks. Default :data:`CHUNK_BUDGET` (or two chunks).
+
+    Returns
+    -------
+    Streamed
+        Pass it to ``fit`` / ``transform`` / ``partial_fit`` in place of X.
+    """
+    if not is_out_of_core(X):
+        raise TypeError(f"stream() takes out-of-core data (memmap, h5py, zarr, Dask), got {type(X).__name__}; in-memory X needs no stream().")
+    return Streamed(X, chunk_budget)
+
+
+def check_chunk_budget(chunk_budget):
+    """``chunk_budget`` as a positive int (or None); a one-line ValueError otherwise."""
+    if chunk_budget is None:
+        return None
+    if isinstance(chunk_budget, bool) or not isinstance(chunk_budget, (int, np.integer)):
+        raise ValueError(f"chunk_budget must be a whole number of bytes, got {chunk_budget!r}.")
+    if chunk_budget < 1:
+        raise ValueError(f"chunk_budget must be positive (bytes), got {chunk_budget}.")
+    return int(chunk_budget)
+
+
+def chunk_groups(bounds: np.ndarray, row_bytes: int, chunk_budget: int | None) -> list[tuple[int, int]]:
+    """Consecutive storage chunks grouped into runs of at most ``chunk_budget // 2`` bytes.
+
+    Parameters
+    ----------
+    bounds : int array (n_chunks + 1,)
+        Row boundaries of the storage chunks, from 0 to n.
+    row_bytes : int
+        Bytes of one row in the working dtype.
+    chunk_budget : int or None
+        See :func:`stream`; None: :data:`CHUNK_BUDGET`, raised to two of the largest chunks.
+
+    Returns
+    -------
+    list of (start, stop)
+        Row ranges covering 0..n in order, each a whole number of chunks.
+    """
+    sizes = np.diff(bounds)
+    largest = int(sizes.max()) * row_bytes
+    if chunk_budget is None:
+        chunk_budget = max(CHUNK_BUDGET, 2 * largest)
+    elif chunk_budget < 2 * largest:
+        raise ValueError(
+            f"chunk_budget={chunk_budget} bytes cannot hold two chunks of {largest} bytes "
+            f"(the one trained on and the one read ahead); raise it to at least {2 * largest} or use smaller chunks."
+        )
+    half = chunk_budget // 2
+    groups, start = [], 0
+    for k in range(1, len(bounds)):
+        if (int(bounds[k]) - start) * row_bytes > half:
+            groups.append((start, int(bounds[k - 1])))
+            start = int(bounds[k - 1])
+    groups.append((start, int(bounds[-1])))
+    return groups
+
 
 def pass_rows(n_features: int) -> int:
     """Rows of one block of a full-data pass (about PASS_BYTES of float64)."""
@@ -29,8 +132,9 @@ def pass_rows(n_features: int) -> int:
 
 
 def is_out_of_core(X) -> bool:
-    """True for inputs read lazily: np.memmap, h5py/zarr datasets, Dask arrays."""
-    if isinstance(X, np.memmap):
+    """True for inputs read lazily: np.memmap, h5py/zarr datasets, Dask arrays (and
+    those wrapped by :func:`stream`)."""
+    if isinstance(X, (np.memmap, Streamed)):
         return True
     if isinstance(X, np.ndarray):
         return False
@@ -55,6 +159,9 @@ class BlockReader:
     """
 
     def __init__(self, source, name: str = "X"):
+        self.chunk_budget = None
+        if isinstance(source, Streamed):
+            source, self.chunk_budget = source.source, source.chunk_budget
         if len(source.shape) != 2:
             raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(source.shape)}.")
         if source.shape[0] < 1 or source.shape[1] < 1:
@@ -72,6 +179,21 @@ class BlockReader:
             first = chunks[0]
             return int(first[0] if isinstance(first, tuple) else first)  # dask: tuple of block sizes
         return self.rows_per(CHUNK_BYTES, np.dtype(self.source.dtype).itemsize)
+
+    def chunk_bounds(self, itemsize: int) -> np.ndarray:
+        """Row boundaries (n_chunks + 1,) of the storage chunks, from 0 to n: a Dask
+        array's own (possibly uneven) row chunks, an h5py/zarr dataset's chunk rows; a
+        memmap (any row range reads as cheaply) in blocks of a quarter of the chunk
+        budget, at most CHUNK_BYTES / 2, of entries of ``itemsize`` (the working dtype)."""
+        chunks = getattr(self.source, "chunks", None)
+        n = self.shape[0]
+        if self.is_dask and isinstance(chunks, tuple) and isinstance(chunks[0], tuple):
+            return np.concatenate([[0], np.cumsum(chunks[0])]).astype(np.int64)
+        if isinstance(chunks, tuple) and chunks and chunks[0]:
+            rows = int(chunks[0])
+        else:
+            rows = self.rows_per(min(CHUNK_BYTES // 2, (self.chunk_budget or CHUNK_BUDGET) // 4), itemsize)
+        return np.append(np.arange(0, n, rows, dtype=np.int64), n)
 
     def rows_per(self, n_bytes: int, itemsize: int) -> int:
         """Rows of a block of about ``n_bytes`` with entries of ``itemsize`` bytes."""
@@ -112,8 +234,12 @@ class Scan(NamedTuple):
 def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative: bool = False, name: str = "X") -> Scan:
     """One streaming pass in float64: finite values, NaN policy, sign, mean, range of ``dtype``.
 
-    Raises ``ValueError`` (one line naming the problem) where the data cannot be fitted.
+    A Dask array is checked by one Dask reduction (:func:`_scan_dask`), other storage in
+    blocks of about PASS_BYTES. Raises ``ValueError`` (one line naming the problem) where
+    the data cannot be fitted.
     """
+    if reader.is_dask:
+        return _scan_dask(reader.source, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
     total, count, has_nan, max_abs = 0.0, 0, False, 0.0
     for _, _, block in reader.blocks(pass_rows(reader.shape[1]), np.float64):
         if np.isinf(block).any():
@@ -133,6 +259,37 @@ def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative:
         count += valid.size
         if valid.size:
             max_abs = max(max_abs, float(np.abs(valid).max()))
+    return _checked_scan(has_nan, total, count, max_abs, dtype, name)
+
+
+def _scan_dask(source, dtype, *, nan_policy: str, non_negative: bool, name: str) -> Scan:
+    """:func:`scan` of a Dask array as one Dask reduction: the chunks are checked where
+    they are (on the workers of a cluster); only a few numbers come back."""
+    import dask
+
+    X = source.astype(np.float64)
+    finite_or_nan = ~np.isinf(X)
+    nan = np.isnan(X)
+    abs_x = np.abs(X)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmin / nanmax of all-NaN chunks
+        has_inf, has_nan, total, count, low, max_abs = dask.compute(
+            ~finite_or_nan.all(), nan.any(), np.nansum(X), (~nan).sum(), np.nanmin(X), np.nanmax(abs_x)
+        )
+    if has_inf:
+        raise ValueError(f"{name} contains infinite values; remove or clip them before fitting.")
+    if has_nan and nan_policy == "raise":
+        raise ValueError(
+            f"{name} contains NaN. If NaN marks missing entries, pass nan_policy='omit' "
+            "(missing entries are then left out of the loss); otherwise clean the data."
+        )
+    count = int(count)
+    if count and non_negative and float(low) < 0:
+        raise ValueError(f"Negative values in data passed to {name} (min {float(low):g}); this needs non-negative data.")
+    return _checked_scan(bool(has_nan), float(total), count, 0.0 if count == 0 else float(max_abs), dtype, name)
+
+
+def _checked_scan(has_nan: bool, total: float, count: int, max_abs: float, dtype, name: str) -> Scan:
     if count == 0:
         raise ValueError(f"{name} has no observed entry (everything is NaN).")
     if max_abs > np.finfo(dtype).max:

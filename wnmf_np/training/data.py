@@ -17,13 +17,23 @@ implement the protocol (``shape``, ``dtype``, ``n_observed``, ``mean()``,
   while the current one is computed. Memory stays bounded by a few batches plus the
   parameters and optimizer state.
 
-Batch order out of core follows the storage: the chunks (blocks of consecutive rows) are
-visited in a random order and the rows inside each chunk are shuffled, so a batch touches
-at most two chunks and every row is still visited once per epoch.
+Batch order out of core follows the storage. The rows are cut into *chunk groups*: runs
+of whole storage chunks of at most half the chunk budget each
+(:func:`wnmf_np.training.blocks.chunk_groups`; the budget is set with
+:func:`wnmf_np.training.blocks.stream`). Each epoch draws, from the fit's seeded
+generator, the group order (``rng.permutation(n_groups)``) and then, group after group in
+that order, the order of the rows inside the group (``rng.permutation(group size)``); the
+batches are consecutive slices of that sequence, so a batch touches at most two groups and
+every row is visited once per epoch. A group is read whole (a Dask group: one
+computation), its batches are cut from the copy on the host, and the next group of the
+epoch is read in the background thread while this one is trained on. With a single group
+(data within half the budget) the order is ``rng.permutation(n_samples)``, the in-memory
+order, and the group stays loaded across epochs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,9 +42,10 @@ import numpy as np
 from ..core.backend import Backend
 from ..core.validation import check_data
 from ..models.layout import LossNormalisation
-from .blocks import CHUNK_BYTES, PASS_BYTES, BlockReader, is_out_of_core, pass_rows, scan
+from .blocks import CHUNK_BUDGET, CHUNK_BYTES, PASS_BYTES, BlockReader, chunk_groups, is_out_of_core, pass_rows, scan
 
-__all__ = ["CHUNK_BYTES", "PASS_BYTES", "InMemoryData", "OutOfCoreData", "SumOfSquares", "data_source", "is_out_of_core"]
+__all__ = ["CHUNK_BUDGET", "CHUNK_BYTES", "PASS_BYTES", "InMemoryData", "OutOfCoreData", "SumOfSquares", "data_source",
+           "is_out_of_core"]  # fmt: skip
 
 
 def data_source(X, backend: Backend, dtype, *, mask=None, nan_policy: str = "raise", non_negative: bool = False):
@@ -123,30 +134,43 @@ class InMemoryData:
 
 
 class OutOfCoreData:
-    """Batches read lazily from a memmap, an h5py/zarr dataset or a Dask array.
+    """Batches cut from chunk groups read lazily from a memmap, an h5py/zarr dataset or a
+    Dask array (the order and the read-ahead: see the module docstring).
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features), row-indexable
+    X : array-like of shape (n_samples, n_features), row-indexable, or a
+        :class:`wnmf_np.training.blocks.Streamed` wrapping one (with its chunk budget)
     backend : Backend
     dtype : numpy scalar type (working precision)
     nan_policy : {"raise", "omit"}
     non_negative : bool
         Reject negative entries (KL loss).
+
+    Attributes
+    ----------
+    groups : list of (start, stop)
+        The chunk groups (row ranges), in storage order.
     """
 
     out_of_core = True
 
     def __init__(self, X, backend: Backend, dtype, *, nan_policy="raise", non_negative=False, name="X"):
         self.reader = BlockReader(X, name)
-        self.source = X
+        self.source = self.reader.source
         self.backend = backend
         self.dtype = dtype
         self.shape = self.reader.shape
-        self.chunk = self.reader.storage_rows()
+        itemsize = np.dtype(dtype).itemsize
+        bounds = self.reader.chunk_bounds(itemsize)
+        self.groups = chunk_groups(bounds, self.shape[1] * itemsize, self.reader.chunk_budget)
+        self._starts = np.array([g[0] for g in self.groups])
         self.nan_policy = nan_policy
-        self._pool = None  # the prefetch thread, started with the first prefetch
-        self._pending = None
+        self._pool = None  # the read-ahead thread, started with the first read-ahead
+        self._loaded = {}  # group index -> (X block, observed block or None) on the host
+        self._pending = None  # (group index, future) of the read-ahead
+        self._next_group = {}  # group -> the group after it in the current epoch's order
+        self.n_group_reads = 0  # groups read so far (a Dask group: one computation each)
         found = scan(self.reader, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
         self.has_missing, self._mean, self._max_abs = found
 
@@ -167,45 +191,92 @@ class OutOfCoreData:
 
     # ---------------------------------------------------------------- batches
     def permutation(self, rng: np.random.Generator) -> np.ndarray:
-        """Chunks in random order, rows shuffled within each chunk."""
-        n_chunks = math.ceil(self.shape[0] / self.chunk)
+        """Chunk groups in random order, rows shuffled within each group (module docstring)."""
+        group_order = rng.permutation(len(self.groups))
         parts = []
-        for c in rng.permutation(n_chunks):
-            start = c * self.chunk
-            parts.append(start + rng.permutation(min(self.chunk, self.shape[0] - start)))
+        for g in group_order:
+            start, stop = self.groups[g]
+            parts.append(start + rng.permutation(stop - start))
+        self._next_group = {int(a): int(b) for a, b in zip(group_order[:-1], group_order[1:])}
+        self._read_ahead(int(group_order[0]))  # the epoch's first group, while the last one ends
         return np.concatenate(parts)
 
-    def _load(self, rows: np.ndarray):
-        host = self.reader.gather(rows, self.dtype)
+    def _read_group(self, g: int):
+        """Group ``g`` as host arrays in the working dtype (missing entries 0 + mask)."""
+        start, stop = self.groups[g]
+        host = np.array(self.reader.read(start, stop, self.dtype), dtype=self.dtype, copy=True)
+        self.n_group_reads += 1
         observed = None
         if self.has_missing:
             nan = np.isnan(host)
             observed = ~nan
             host[nan] = 0
-        return self.backend.asarray(host), None if observed is None else self.backend.asarray(observed)
+        return host, observed
+
+    def _group(self, g: int):
+        """Group ``g`` on the host: kept, from the read-ahead, or read now."""
+        if g not in self._loaded:
+            if self._pending is not None:
+                pending, future = self._pending
+                self._pending = None
+                self._loaded[pending] = future.result()  # one read at a time bounds the memory
+            if g not in self._loaded:
+                self._loaded[g] = self._read_group(g)
+        return self._loaded[g]
+
+    def _read_ahead(self, g: int) -> None:
+        if g in self._loaded or (self._pending is not None and self._pending[0] == g):
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wnmf_np-prefetch")
+        # in the caller's context: a Dask client made current with ``client.as_current()``
+        # (a context variable) serves the read-ahead thread too
+        self._pending = (g, self._pool.submit(contextvars.copy_context().run, self._read_group, g))
 
     def take(self, rows, next_rows=None, *, host_rows=None):
-        """Rows ``host_rows`` (host indices; default ``rows``), from the prefetch if it was
-        asked for, and start reading ``next_rows`` (host indices or None)."""
-        host_rows = self.backend.to_numpy(rows if host_rows is None else host_rows)
-        if self._pending is not None and np.array_equal(self._pending[0], host_rows):
-            result = self._pending[1].result()
-        else:
-            result = self._load(host_rows)
-        self._pending = None
-        if next_rows is not None:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wnmf_np-prefetch")
-            nxt = self.backend.to_numpy(next_rows)
-            self._pending = (nxt, self._pool.submit(self._load, nxt))
-        return result
+        """Rows ``host_rows`` (host indices; default ``rows``) of X and of the observation
+        mask, cut from their chunk groups; when the batch lies in one group, the group
+        after it (in this epoch's order, else the group of ``next_rows``) is read ahead."""
+        host_rows = np.asarray(self.backend.to_numpy(rows if host_rows is None else host_rows))
+        which = np.searchsorted(self._starts, host_rows, side="right") - 1
+        needed = np.unique(which)
+        for g in list(self._loaded):  # keep only the groups this batch needs (memory budget)
+            if g not in needed:
+                del self._loaded[g]
+        X_b = np.empty((host_rows.size, self.shape[1]), dtype=self.dtype)
+        obs_b = np.empty(X_b.shape, dtype=bool) if self.has_missing else None
+        for g in needed:
+            block, observed = self._group(int(g))
+            here = which == g
+            local = host_rows[here] - self.groups[g][0]
+            X_b[here] = block[local]
+            if obs_b is not None:
+                obs_b[here] = observed[local]
+        if needed.size == 1:
+            g = int(needed[0])
+            nxt = self._next_group.get(g)
+            if nxt is None and next_rows is not None and len(next_rows):
+                nxt = int(np.searchsorted(self._starts, np.asarray(next_rows)[-1], side="right") - 1)
+            if nxt is not None and nxt != g:
+                self._read_ahead(nxt)
+        return self.backend.asarray(X_b), None if obs_b is None else self.backend.asarray(obs_b)
 
     def row_blocks(self, size: int | None = None):
+        """(slice, X block, observed block) over all rows in blocks of ``size`` rows (about
+        PASS_BYTES by default), cut from the chunk groups read one at a time."""
         size = size or pass_rows(self.shape[1])
-        for start in range(0, self.shape[0], size):
-            stop = min(start + size, self.shape[0])
-            X_b, obs_b = self._load(np.arange(start, stop))
-            yield slice(start, stop), X_b, obs_b
+        for g, (g_start, g_stop) in enumerate(self.groups):
+            block = observed = None  # drop the group before: one group at a time
+            for other in [k for k in self._loaded if k != g]:
+                del self._loaded[other]
+            block, observed = self._group(g)
+            for start in range(g_start, g_stop, size):
+                stop = min(start + size, g_stop)
+                local = slice(start - g_start, stop - g_start)
+                obs_b = None if observed is None else self.backend.asarray(observed[local])
+                yield slice(start, stop), self.backend.asarray(block[local].copy()), obs_b
+            if len(self.groups) > 1:
+                self._loaded.pop(g, None)
 
     def max_abs(self, xp) -> float:
         return self._max_abs
