@@ -7,7 +7,7 @@ Needs CuPy (``cupy-cuda12x`` or ``cupy-cuda13x``) and its NVRTC; no GPU, no driv
 ``bash .ci/gpu_compile_check`` makes a virtual environment with both and runs the check and
 the self-test (CI does). Steps:
 
-1. scan: no GPU kernel is built outside ``wnmf_np/kernels/_cuda_registry.py``;
+1. scan: no GPU kernel is built outside ``wnmf_np/kernels/cuda_specs.py``;
 2. registry: import every module of the package, take every registered kernel;
 3. replay: run the CPU fits of ``bench/gpu_compile/fits.py`` (float32 and float64) through
    the package's CuPy code path on a NumPy stand-in, recording each kernel launch, and put
@@ -44,7 +44,7 @@ from gpu_compile import scan  # noqa: I001  (needs the paths above)
 from gpu_compile.fits import FITS
 from gpu_compile.standin import standin_cupy
 
-from wnmf_np.kernels._cuda_registry import FLOAT_DTYPES, registered_kernels
+from wnmf_np.kernels.cuda_specs import FLOAT_DTYPES, registered_kernels
 
 #: gpu_compile.nvrtc, which imports CuPy: loaded by main() after the arguments are parsed,
 #: so that ``--help`` works on a machine without CuPy

@@ -74,7 +74,7 @@ def test_importing_and_fitting_on_numpy_never_touches_cupy(tmp_path):
         import numpy as np
         sys.path.insert(0, "bench")
         import wnmf_np, wnmf_np.datasets, wnmf_np.metrics
-        from wnmf_np.kernels._cuda_registry import registered_kernels
+        from wnmf_np.kernels.cuda_specs import registered_kernels
         from gpu_compile.fits import FITS
 
         registered_kernels()  # imports every module of the package

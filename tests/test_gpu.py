@@ -93,7 +93,7 @@ def test_every_cuda_kernel_equals_its_host_version_on_real_launches(monkeypatch,
     NumPy host version on host copies of the arguments; the outputs must agree."""
     import cupy
 
-    from wnmf_np.kernels._cuda_registry import ElementwiseSpec, registered_kernels
+    from wnmf_np.kernels.cuda_specs import ElementwiseSpec, registered_kernels
     from wnmf_np.kernels.dense import cupy as _cupy
     from wnmf_np.kernels.mu import cupy as _mu_cupy
 

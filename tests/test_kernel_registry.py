@@ -139,7 +139,7 @@ def test_the_import_resolver_reads_relative_imports():
 
 #: the one deliberate exception: ``registered_kernels`` imports the whole package to collect
 #: every CUDA spec for the compile check (a tool entry point, not a dependency of a kernel)
-WALKS_THE_PACKAGE = {"wnmf_np/kernels/_cuda_registry.py": ["wnmf_np"]}
+WALKS_THE_PACKAGE = {"wnmf_np/kernels/cuda_specs.py": ["wnmf_np"]}
 
 
 def test_kernels_import_only_kernels_and_core():

@@ -25,7 +25,7 @@ import numpy as np
 from cupy._core import _carray, _kernel, _scalar, core
 from cupy.cuda import compiler, nvrtc
 
-from wnmf_np.kernels._cuda_registry import FLOAT_DTYPES, KERNELS, ElementwiseSpec
+from wnmf_np.kernels.cuda_specs import FLOAT_DTYPES, KERNELS, ElementwiseSpec
 
 from .standin import ArgMeta, KernelCall, parse_params
 

@@ -1,6 +1,6 @@
 """Find every place in the package's source that could build a GPU kernel outside the registry.
 
-The compile check takes its kernels from ``wnmf_np.kernels._cuda_registry``; a kernel built
+The compile check takes its kernels from ``wnmf_np.kernels.cuda_specs``; a kernel built
 directly (``cupy.ElementwiseKernel(...)``, a ``RawKernel``, ``cupy.fuse``...) would be
 missed, so any mention of those names in code (not in strings or comments) outside the
 registry module is an error.
@@ -24,7 +24,7 @@ KERNEL_BUILDERS = frozenset(
         "rawkernel",
     }
 )
-REGISTRY = Path("kernels") / "_cuda_registry.py"
+REGISTRY = Path("kernels") / "cuda_specs.py"
 
 
 def _names(tree: ast.AST):

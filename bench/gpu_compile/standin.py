@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wnmf_np.kernels._cuda_registry import KERNELS
+from wnmf_np.kernels.cuda_specs import KERNELS
 
 #: CuPy's type names in parameter lists (anything else, e.g. ``T``, is a type placeholder)
 CUPY_TYPE_NAMES = frozenset(
@@ -166,7 +166,7 @@ class Probe:
         spec = KERNELS.get(name)
         pieces = (in_params, out_params, operation)
         if spec is None or (spec.in_params, spec.out_params, spec.operation) != pieces or kwargs:
-            raise RuntimeError(f"CUDA kernel {name!r} was built outside wnmf_np.kernels._cuda_registry.")
+            raise RuntimeError(f"CUDA kernel {name!r} was built outside wnmf_np.kernels.cuda_specs.")
         self.spec = spec
         self.recorder = recorder
         self.params = parse_params(in_params) + parse_params(out_params)
@@ -223,7 +223,7 @@ def _caller() -> str:
     frame = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if module.startswith("wnmf_np") and not module.endswith("_cuda_registry"):
+        if module.startswith("wnmf_np") and not module.endswith("cuda_specs"):
             return f"{module}:{frame.f_code.co_name}"
         frame = frame.f_back
     return "?"

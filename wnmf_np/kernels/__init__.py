@@ -11,7 +11,7 @@ Layout (each fast implementation beside its reference oracle, one module each)::
             reference.py xp.py numba.py cupy.py
         mu/                  element-wise passes of the multiplicative updates
             reference.py numba.py cupy.py
-        _cuda_registry.py    the CUDA ElementwiseKernel specs (checked by bench/gpu_compile_check.py)
+        cuda_specs.py    the CUDA ElementwiseKernel specs (checked by bench/gpu_compile_check.py)
 
 Kernels import only :mod:`wnmf_np.core` (never the models); CuPy comes from
 :mod:`wnmf_np.core.backend`, the only module that imports it. Look kernel sets up with

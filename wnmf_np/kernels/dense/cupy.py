@@ -1,6 +1,6 @@
 """CuPy (CUDA) kernels: fused AdamW updates; losses use the namespace-generic reference.
 
-The CUDA kernels are declared in :mod:`._cuda_registry` (each with its NumPy meaning, side
+The CUDA kernels are declared in :mod:`.cuda_specs` (each with its NumPy meaning, side
 by side below) and built on first use of the CuPy backend; importing this module never
 imports CuPy. Nothing here synchronises with the host: loss values stay 0-d device arrays.
 """
@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from ...core.backend import import_cupy
-from .._cuda_registry import ElementwiseSpec, register
+from ..cuda_specs import ElementwiseSpec, register
 from . import KernelSet
 from .reference import loss_grad_ as _reference_loss_grad
 

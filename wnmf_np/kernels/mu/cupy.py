@@ -1,7 +1,7 @@
 """CuPy MU kernels: the fused step as a CUDA ``ElementwiseKernel``; the weights use the
 namespace-generic reference code.
 
-The kernel is declared in :mod:`wnmf_np.kernels._cuda_registry` (with its NumPy meaning,
+The kernel is declared in :mod:`wnmf_np.kernels.cuda_specs` (with its NumPy meaning,
 side by side below) and built on first use; CuPy comes from :mod:`wnmf_np.core.backend`,
 so importing this module never imports CuPy.
 """
@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...core.backend import import_cupy
-from .._cuda_registry import ElementwiseSpec, register
+from ..cuda_specs import ElementwiseSpec, register
 from . import MUKernels
 from .reference import beta_weights_reference, sparse_hwt_reference
 

@@ -23,7 +23,7 @@ from gpu_compile import scan  # noqa: E402
 from gpu_compile.fits import FITS, STEPS  # noqa: E402
 from gpu_compile.standin import ArgMeta, DeviceArray, parse_params, reduce_dims, standin_cupy  # noqa: E402
 
-from wnmf_np.kernels._cuda_registry import ElementwiseSpec, register, registered_kernels  # noqa: E402
+from wnmf_np.kernels.cuda_specs import ElementwiseSpec, register, registered_kernels  # noqa: E402
 from wnmf_np.kernels.dense import cupy as _cupy  # noqa: E402
 from wnmf_np.kernels.dense import reference as _reference  # noqa: E402
 from wnmf_np.kernels.mu import cupy as _mu_cupy  # noqa: E402
@@ -112,7 +112,7 @@ def test_the_scan_finds_a_planted_kernel(tmp_path):
 
 
 def test_a_kernel_built_outside_the_registry_is_refused_on_the_standin():
-    with standin_cupy(), pytest.raises(RuntimeError, match="outside wnmf_np.kernels._cuda_registry"):
+    with standin_cupy(), pytest.raises(RuntimeError, match="outside wnmf_np.kernels.cuda_specs"):
         sys.modules["cupy"].ElementwiseKernel("T x", "T y", "y = x", "wnmf_rogue")
 
 
@@ -229,7 +229,7 @@ def test_probe_records_broadcast_and_contiguous_forms():
     assert flat.args[0] == ArgMeta("array", "float32", 1, True, True) and flat.indexer_ndim == 1
     assert broadcast.args[0] == ArgMeta("array", "float32", 2, False, True) and broadcast.indexer_ndim == 2
     assert broadcast.args[1].kind == "scalar" and broadcast.args[1].value == 0.1
-    assert "test_cuda_registry" not in flat.origin  # only package frames are named
+    assert "test_cuda_specs" not in flat.origin  # only package frames are named
 
 
 def test_probe_reports_a_bad_output_shape_and_a_host_array():
