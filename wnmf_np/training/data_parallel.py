@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 SYNC_INTERVALS = ("epoch",)
+COMBINES = ("mean", "sum")
 
 
 class DataParallelFit(NamedTuple):
@@ -149,7 +150,7 @@ def _latent_state(part):
 
 
 # ------------------------------------------------------------------ driver
-def _check_inputs(estimator, X, client, sync_every):
+def _check_inputs(estimator, X, client, sync_every, combine):
     from ..estimators.base import BaseWNMF
 
     try:
@@ -167,6 +168,8 @@ def _check_inputs(estimator, X, client, sync_every):
         raise TypeError(f"client must be a dask.distributed.Client, not {type(client).__name__}.")
     if sync_every not in SYNC_INTERVALS:
         raise ValueError(f"sync_every must be one of {SYNC_INTERVALS}, got {sync_every!r}.")
+    if combine not in COMBINES:
+        raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}.")
     if estimator.backend not in ("auto", "numpy"):
         raise ValueError(f"fit_data_parallel trains on the workers' CPUs: backend must be 'auto' or 'numpy', got {estimator.backend!r}.")
     if estimator.checkpoint_path is not None:
@@ -198,7 +201,7 @@ def _weighted_mean(arrays, weights, dtype):
     return total.astype(dtype)
 
 
-def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch") -> DataParallelFit:
+def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch", combine: str = "mean") -> DataParallelFit:
     """Fit ``estimator`` to the Dask array ``X`` on the workers that hold its chunks.
 
     Parameters
@@ -225,7 +228,7 @@ def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch") -> Dat
     from .driver import _early_stop
     from .state import TrainState
 
-    _check_inputs(estimator, X, client, sync_every)
+    _check_inputs(estimator, X, client, sync_every, combine)
     est = estimator
     est._validate_common()
     parts, bounds, X = _partitions(client, X)
@@ -268,7 +271,11 @@ def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch") -> Dat
         shared_f, opt_f = client.scatter([shared, shared_opt], broadcast=True, hash=False)
         records = [on(w, _epoch, r, shared_f, opt_f) for (w, _, _), r in zip(parts, records)]
         summaries = client.gather([on(w, _summary, r) for (w, _, _), r in zip(parts, records)])
-        shared = {k: _weighted_mean([s[0][k] for s in summaries], weights, dtype) for k in shared}
+        if combine == "mean":
+            shared = {k: _weighted_mean([s[0][k] for s in summaries], weights, dtype) for k in shared}
+        else:  # the start plus every partition's change: each partition's steps count, as in one process
+            shared = {k: (v.astype(np.float64) + sum(s[0][k].astype(np.float64) - v for s in summaries)).astype(dtype)
+                      if len(summaries) > 1 else summaries[0][0][k] for k, v in shared.items()}
         shared_opt = {
             k: shared_opt[k]._replace(
                 step=max(int(s[1][k].step) for s in summaries),
