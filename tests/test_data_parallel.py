@@ -63,11 +63,20 @@ def test_two_workers_are_deterministic_and_close_to_the_single_process_fit(clien
     a = fit_data_parallel(_model(), Xd, client2).estimator
     b = fit_data_parallel(_model(), Xd, client2).estimator
     assert np.array_equal(a.components_, b.components_) and a.loss_curve_ == b.loss_curve_
-    ref = _model().fit(X)
-    # averaging W once per epoch over two halves: the error stays within 10 % of one process here
-    assert a.reconstruction_err_ <= 1.10 * ref.reconstruction_err_
-    assert a.loss_curve_[-1] < 0.2 * a.loss_curve_[0]  # it learns
-    assert not np.array_equal(a.components_, ref.components_)  # and it is a different run
+    assert np.array_equal(a.latents_, b.latents_)
+    assert not np.array_equal(a.components_, _model().fit(X).components_)  # a different run than one process
+
+
+@pytest.mark.parametrize("combine", ["mean", "sum"])
+def test_two_workers_reach_the_single_process_error(client2, combine):
+    # W combined once per epoch: with "mean" W takes half the steps per epoch (the halves'
+    # steps are averaged), so it converges later; after 100 epochs both are within 10 % of
+    # one process on this data (measured: mean -17 %, sum +2.3 %)
+    X = _data()
+    ref = _model(epochs=100).fit(X)
+    est = fit_data_parallel(_model(epochs=100), _placed(client2, X), client2, combine=combine).estimator
+    assert est.reconstruction_err_ <= 1.10 * ref.reconstruction_err_
+    assert est.loss_curve_[-1] < 0.1 * est.loss_curve_[0]  # it learns
 
 
 def test_the_driver_never_computes_or_gathers_x(client2, monkeypatch):
@@ -122,12 +131,13 @@ def test_transform_runs_chunk_wise_like_transform(client2):
         ("sync", "sync_every must be one of"),
         ("estimator", "fits a WNMF-family estimator"),
         ("3d", "X must be 2-D"),
+        ("combine", "combine must be one of"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(client2, case, message):
     X = _data()
     Xd = da.from_array(X, chunks=(CHUNK, M))
-    args = {"estimator": _model(), "X": Xd, "client": client2, "sync_every": "epoch"}
+    args = {"estimator": _model(), "X": Xd, "client": client2, "sync_every": "epoch", "combine": "mean"}
     if case == "numpy":
         args["X"] = X
     elif case == "client":
@@ -138,6 +148,8 @@ def test_bad_inputs_give_one_line_errors(client2, case, message):
         from sklearn.decomposition import NMF
 
         args["estimator"] = NMF(3)
+    elif case == "combine":
+        args["combine"] = "median"
     elif case == "3d":
         args["X"] = Xd[None]
     with pytest.raises((TypeError, ValueError), match=message) as info:
