@@ -222,8 +222,8 @@ def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch", combin
     import dask.array as da
 
     from ..core.backend import resolve_backend
-    from ..core.validation import check_random_state_seed, resolve_dtype
     from ..core.optim import init_state
+    from ..core.validation import check_random_state_seed, resolve_dtype
     from ..metrics import negativity
     from .driver import _early_stop
     from .state import TrainState
