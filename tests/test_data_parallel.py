@@ -155,3 +155,19 @@ def test_bad_inputs_give_one_line_errors(client2, case, message):
     with pytest.raises((TypeError, ValueError), match=message) as info:
         fit_data_parallel(args.pop("estimator"), args.pop("X"), args.pop("client"), **args)
     assert "\n" not in str(info.value)
+
+
+def test_concurrent_parallel_kernels_in_one_process_are_refused(client2):
+    # two in-process worker threads would run numba's parallel AdamW (not thread-safe under
+    # the workqueue layer) at the same time for a W this large: a one-line error instead
+    import numba
+
+    from wnmf_np.kernels.dense.numba import PARALLEL_MIN_SIZE
+
+    if numba.config.THREADING_LAYER != "workqueue":
+        pytest.skip("another numba threading layer was chosen")
+    m = PARALLEL_MIN_SIZE // 2 + 1
+    X = np.random.default_rng(0).uniform(size=(8, m)).astype(np.float32)
+    with pytest.raises(ValueError, match="in-process worker threads") as info:
+        fit_data_parallel(WNMF(2, max_epochs=1), da.from_array(X, chunks=(4, m)), client2)
+    assert "\n" not in str(info.value)

@@ -176,6 +176,25 @@ def _check_inputs(estimator, X, client, sync_every, combine):
         raise ValueError("fit_data_parallel writes no checkpoints: set checkpoint_path=None.")
 
 
+def _check_threads(client, n_shared_entries: int) -> None:
+    """Refuse what would crash: numba's ``workqueue`` layer (:mod:`wnmf_np.kernels.dense.numba`)
+    is not thread-safe, and in-process workers (``processes=False``) share one process, so
+    two of them running a parallel AdamW loop (W of ``PARALLEL_MIN_SIZE`` entries or more)
+    at the same time abort it."""
+    import numba
+
+    from ..kernels.dense.numba import PARALLEL_MIN_SIZE
+
+    workers = client.scheduler_info().get("workers", {})
+    in_process = sum(int(w.get("nthreads", 1)) for addr, w in workers.items() if addr.startswith("inproc://"))
+    if in_process > 1 and n_shared_entries >= PARALLEL_MIN_SIZE and numba.config.THREADING_LAYER == "workqueue":
+        raise ValueError(
+            f"{in_process} in-process worker threads would run numba's parallel kernels concurrently, which its "
+            "'workqueue' threading layer does not allow: use process workers (LocalCluster(processes=True), the "
+            "default), one in-process worker thread, or NUMBA_THREADING_LAYER=omp."
+        )
+
+
 def _partitions(client, X):
     """Persist X and group its row chunks by the worker holding them: a list of
     (worker, [chunk index, ...], [chunk future, ...]) in the order of their first chunk."""
@@ -259,6 +278,7 @@ def fit_data_parallel(estimator, X, client, *, sync_every: str = "epoch", combin
         H_f = client.scatter(np.ascontiguousarray(params[sample][rows]), workers=[w], hash=False)
         records[p] = on(w, _start, records[p], H_f, copy.deepcopy(rngs[p]))
     shared = {k: v for k, v in params.items() if k != sample}
+    _check_threads(client, max(v.size for v in shared.values()))
 
     shared_opt = {k: init_state(v) for k, v in shared.items()}
     weights = [len(r) / n_samples for r in part_rows]
