@@ -12,7 +12,9 @@ and on a ``LocalCluster`` with 1 and 2 workers (1 thread each; X persisted on th
 workers); samples per second per epoch, median of ``--repeats`` fits, interleaved.
 ``mu``: seconds per iteration of ``MultiplicativeNMF(16)`` in memory and on the same
 Dask arrays. ``quality``: reconstruction error and ORL NMI of the chunk-group order
-against the full shuffle (in memory), a few seeds.
+against the full shuffle (in memory), a few seeds. ``parallel``: ORL error and NMI of
+data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, both ways of
+combining W) against the single-process fit, same seeds (not a timing).
 """
 
 from __future__ import annotations
@@ -161,9 +163,47 @@ def bench_quality(seeds, epochs=60):
               f"NMI full {nmi_full:.4f} groups {nmi_grp:.4f}")  # fmt: skip
 
 
+def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
+    """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same seeds."""
+    import dask.array as da
+    from distributed import Client, LocalCluster, futures_of, wait
+
+    from wnmf_np import WNMF, datasets
+    from wnmf_np.metrics import clustering_nmi
+    from wnmf_np.training.data_parallel import fit_data_parallel
+
+    X, y = datasets.load_orl(return_X_y=True)
+    X = np.asarray(X, dtype=np.float32)
+    X = X / X.max()
+
+    def model(seed):
+        return WNMF(40, max_epochs=epochs, random_state=seed, n_iter_no_change=None)
+
+    def nmi(latents):
+        return clustering_nmi(np.asarray(latents), y, 40, n_runs=3).mean
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
+        Xd = client.persist(da.from_array(X, chunks=(chunk, X.shape[1])))
+        wait(Xd)
+        who = client.who_has(futures_of(Xd))
+        rows = {}
+        for key, workers in who.items():
+            rows[workers[0]] = rows.get(workers[0], 0) + chunk
+        print(f"ORL 400 x {X.shape[1]}, WNMF(40, max_epochs={epochs}); 2 workers, chunks of {chunk} rows, "
+              f"rows per worker {sorted(rows.values())}; single process vs data parallel (NMI: mean of 3 k-means runs)")
+        for seed in seeds:
+            ref = model(seed).fit(X)
+            line = f"  seed {seed}: single error {ref.reconstruction_err_:.4f} NMI {nmi(ref.latents_):.4f}"
+            for combine in combines:
+                est = fit_data_parallel(model(seed), Xd, client, combine=combine).estimator
+                line += (f" | {combine}: error {est.reconstruction_err_:.4f} "
+                         f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f}")
+            print(line, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["stream", "mu", "quality"])
+    parser.add_argument("part", choices=["stream", "mu", "quality", "parallel"])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--m", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=5000)
@@ -175,6 +215,8 @@ def main():
         bench_stream(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "mu":
         bench_mu(args.n, args.m, args.chunk, args.repeats)
+    elif args.part == "parallel":
+        bench_parallel(args.seeds)
     else:
         bench_quality(args.seeds)
 
