@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 
@@ -69,3 +71,13 @@ def rewrite_checkpoint(path, edit_meta=None, edit_arrays=None):
     if isinstance(meta, dict) and isinstance(meta.get("sha256"), dict):
         meta["sha256"] = {k: _digest(v) for k, v in arrays.items()}
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def traced_peak(fn) -> int:
+    """Peak bytes Python allocated while ``fn()`` ran (tracemalloc; NumPy buffers included)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -5,7 +5,6 @@ Small data throughout; one in-process ``distributed`` cluster for the module.
 
 from __future__ import annotations
 
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -16,6 +15,7 @@ dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 from dask.callbacks import Callback  # noqa: E402
+from helpers import traced_peak  # noqa: E402
 
 from wnmf_np import WNMF, MultiplicativeNMF  # noqa: E402
 from wnmf_np.core.backend import resolve_backend  # noqa: E402
@@ -96,12 +96,7 @@ def test_driver_memory_is_bounded_by_the_chunk_budget():
     with dask.config.set(scheduler="sync"):
         WNMF(4, max_epochs=1, batch_size=256, random_state=0).fit(stream(da.from_array(X[:2000], chunks=(500, 128))))
         model = WNMF(4, max_epochs=1, batch_size=256, random_state=0)
-        tracemalloc.start()
-        try:
-            model.fit(dX)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        peak = traced_peak(lambda: model.fit(dX))
     params = 6 * model.latents_.nbytes  # latents: init, working copy, two Adam moments, step counts, result
     print(f"dask streamed peak {peak / 2**20:.1f} MiB, budget {budget / 2**20:.0f} MiB, data {X.nbytes / 2**20:.0f} MiB")
     # the budget's two groups, a batch, and the float64 residual blocks of the error pass

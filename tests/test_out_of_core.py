@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from helpers import traced_peak
 
 from wnmf_np import WNMF
 from wnmf_np.core.backend import resolve_backend
@@ -33,12 +32,7 @@ def test_memmap_fit_stays_within_a_memory_cap_several_times_smaller_than_the_dat
     assert data_bytes > 3 * cap
     model = WNMF(4, max_epochs=1, batch_size=256, random_state=0)
     WNMF(4, max_epochs=1, batch_size=256, random_state=0).fit(X[:600])  # compile the kernels outside the count
-    tracemalloc.start()
-    try:
-        model.fit(X)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = traced_peak(lambda: model.fit(X))
     print(f"out-of-core peak {peak / 2**20:.1f} MiB for {data_bytes / 2**20:.0f} MiB of data")
     assert peak < cap
     assert model.latents_.shape == (n, 4) and np.isfinite(model.loss_curve_).all()
