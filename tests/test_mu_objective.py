@@ -97,3 +97,24 @@ def test_ordinary_fit_evaluates_no_entrywise_divergence(monkeypatch):
     monkeypatch.setattr("wnmf_np.mu.shallow.objective", refuse)
     res = run_mu(_problem(X), H0, Wt0, max_iter=20, tol=1e-3)
     assert len(res.losses) >= 2
+
+
+def test_sparse_data_take_the_same_trace_form(monkeypatch):
+    """CSR X: the driver's own trace form (no call of ``divergence``), accurate to the stated bound."""
+    import scipy.sparse as sp
+
+    calls = []
+    monkeypatch.setattr("wnmf_np.mu.shallow.divergence", lambda *a: calls.append(1) or divergence(*a))
+
+    rng = np.random.default_rng(6)
+    dense = rng.random((120, 200)).astype(np.float32)
+    dense[dense < 0.6] = 0.0
+    X = sp.csr_matrix(dense)
+    H0, Wt0 = _factors(rng, 120, 200, 4, np.float32)
+    prob = _problem(X)
+    res = run_mu(prob, H0, Wt0, max_iter=15, tol=0)
+    assert calls == []
+    exact = 0.5 * float(np.sum((dense.astype(np.float64) - res.H.astype(np.float64) @ res.Wt.astype(np.float64)) ** 2))
+    assert squared_norm(prob) == pytest.approx(float(np.sum(dense.astype(np.float64) ** 2)), rel=1e-12)
+    assert divergence(prob, res.H, res.Wt) == pytest.approx(exact, rel=1e-10)
+    assert res.divergence == pytest.approx(exact, rel=updates.TRACE_MAX_REL_ERROR)

@@ -67,6 +67,7 @@ from .updates import (
     squared_norm,
     update_H,
     update_Wt,
+    uses_gram,
 )
 
 
@@ -101,12 +102,12 @@ def run_mu(prob: Problem, H, Wt, *, max_iter: int, tol: float, update_w: bool = 
     if update_w:
         xp.maximum(Wt, prob.eps, out=Wt)
     fixed = {}
-    if not update_w and prob.beta == 2.0 and prob.mask is None:
+    if not update_w and uses_gram(prob):
         fixed = {"XW": xp.asarray(prob.X @ Wt.T), "WtW": Wt @ Wt.T}
-    # Frobenius, nothing masked, dense: the objective by the trace identity from XW = X @ Wt.T,
+    # Frobenius, nothing masked: the objective by the trace identity from XW = X @ Wt.T,
     # which the next H-update reuses, so that evaluating it costs no pass over X (while
     # its error bound allows; see frobenius_trace).
-    x_sq = squared_norm(prob) if update_w and prob.beta == 2.0 and prob.mask is None and not prob.sparse else None
+    x_sq = squared_norm(prob) if update_w and uses_gram(prob) else None
 
     def evaluate(needed_rel=TRACE_MAX_REL_ERROR, needed_abs=math.inf):
         """``(divergence, objective, XW = X @ Wt.T or None)`` of the current factors."""

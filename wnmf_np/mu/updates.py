@@ -243,7 +243,7 @@ def _weights(prob: Problem, H, Wt):
     return beta_weights(prob, prob.X, H @ Wt)
 
 
-def _uses_gram(prob: Problem) -> bool:
+def uses_gram(prob: Problem) -> bool:
     """True when β = 2 without a mask: only Gram matrices and ``X``-products are needed."""
     return prob.beta == 2.0 and prob.mask is None
 
@@ -256,7 +256,7 @@ def update_H(prob: Problem, H, Wt, *, XW=None, WtW=None):
     computed once; they are only used for β = 2 without a mask.
     """
     xp = prob.xp
-    if _uses_gram(prob):
+    if uses_gram(prob):
         num = (prob.X @ Wt.T) if XW is None else XW.copy()
         den = H @ (Wt @ Wt.T if WtW is None else WtW)
     else:
@@ -273,7 +273,7 @@ def update_H(prob: Problem, H, Wt, *, XW=None, WtW=None):
 def update_Wt(prob: Problem, H, Wt):
     """One MU step on the basis ``Wt`` (n_components, n_features), in place."""
     xp = prob.xp
-    if _uses_gram(prob):
+    if uses_gram(prob):
         num = _left_dot(prob, H, prob.X)
         den = (H.T @ H) @ Wt  # r×r Gram first: n r² + r² m instead of n r m
     else:
@@ -374,11 +374,8 @@ def _sparse_divergence(prob: Problem, H, Wt) -> float:
     """β = 2 by the trace identity, β = 1 with ``H Wt`` at the non-zeros only."""
     X = prob.X
     H64, Wt64 = H.astype(np.float64), Wt.astype(np.float64)
-    if prob.beta == 2.0:
-        norm_x = float(np.dot(X.data, X.data.astype(np.float64)))
-        cross = float(np.vdot(np.asarray(X @ Wt64.T), H64))
-        norm_hwt = float(np.vdot(H64.T @ H64, Wt64 @ Wt64.T))
-        return max(0.5 * (norm_x - 2.0 * cross + norm_hwt), 0.0)
+    if prob.beta == 2.0:  # X @ Wt.T in float64 here, so the trace form's cancellation is harmless
+        return frobenius_trace(squared_norm(prob), np.asarray(X @ Wt64.T), H64, Wt64)[0]
     vals = np.maximum(sparse_hwt_reference(X, H64, Wt64), prob.eps)
     x = X.data.astype(np.float64)
     pos = x > 0
@@ -388,8 +385,10 @@ def _sparse_divergence(prob: Problem, H, Wt) -> float:
 
 
 def squared_norm(prob: Problem) -> float:
-    """:math:`\\|X\\|_F^2` of a dense ``X`` as a float64 sum (row blocks, no n×m float64 copy)."""
+    """:math:`\\|X\\|_F^2` as a float64 sum (dense: row blocks, no n×m float64 copy; sparse: the non-zeros)."""
     xp, X = prob.xp, prob.X
+    if prob.sparse:
+        return float(np.dot(X.data, X.data.astype(np.float64)))
     n, m = X.shape
     step = max(1, BLOCK_ELEMENTS // max(m, 1))
     total = 0.0
