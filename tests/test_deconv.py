@@ -133,7 +133,7 @@ def test_training_in_the_phase_layout_equals_training_on_images(rng, monkeypatch
     mask = rng.uniform(size=X.shape) > 0.2 if kw.get("loss") == "kl" else None
     steps = []
     phase_forward = deconv.PhaseLayoutStep.forward
-    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a: steps.append(1) or phase_forward(*a))
+    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a, **kw: steps.append(1) or phase_forward(*a, **kw))
 
     def fit_and_transform(layout):
         model = DeconvWNMF(3, stride=stride, image_shape=(9, 7), train_layout=layout, **FAST, dtype="float64", **kw)
@@ -159,7 +159,7 @@ def test_train_layout_is_checked_and_followed_by_transform(rng, monkeypatch):
         DeconvWNMF(2, image_shape=(6, 5), train_layout="phases", **FAST).fit(X)
     steps = []
     phase_forward = deconv.PhaseLayoutStep.forward
-    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a: steps.append(1) or phase_forward(*a))
+    monkeypatch.setattr(deconv.PhaseLayoutStep, "forward", lambda *a, **kw: steps.append(1) or phase_forward(*a, **kw))
     model = DeconvWNMF(2, image_shape=(6, 5), train_layout="image", **FAST).fit(X)
     assert not steps
     model.set_params(train_layout="phase").transform(X[:4])

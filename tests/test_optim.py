@@ -164,3 +164,19 @@ def test_numba_serial_and_parallel_loops_equal_reference(rng, loop_kind):
         v2 = fast.loss_grad_(name, X, Y2, None, param)
         assert float(v2) == pytest.approx(float(v1), rel=1e-5)
         np.testing.assert_allclose(Y2, Y1, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("eta", [0.0, 0.1, 1.0])
+def test_numba_leaky_relu_equals_the_reference_bit_for_bit(rng, dtype, eta):
+    """The one-pass φη of the forward against ``max(a, η a)``: same bits, special values
+    included (NaN propagates, the sign of zero is kept), any layout, input untouched."""
+    ref, fast = get_kernels("numpy", "reference"), get_kernels("numpy")
+    a = rng.standard_normal((40, 33)).astype(dtype)
+    a.flat[:6] = [np.nan, -0.0, 0.0, np.inf, -np.inf, np.finfo(dtype).tiny]
+    for arr in (a, a.T, a[::2, 1::3]):  # C-contiguous, Fortran-ordered, strided
+        before = arr.copy()
+        expected, got = ref.leaky_relu(arr, eta), fast.leaky_relu(arr, eta)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert np.array_equal(got.view(np.uint8), np.ascontiguousarray(expected).view(np.uint8))
+        assert np.array_equal(arr, before, equal_nan=True)

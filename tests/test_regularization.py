@@ -43,7 +43,7 @@ def _recording_kernels(record):
         full[rows] = grad_rows + 2.0 * l2 * param[rows]
         record[id(param)] = full
 
-    return KernelSet("recording", adamw_, adamw_rows_, ref.loss_grad_, ref.leaky_grad_mul_)
+    return KernelSet("recording", adamw_, adamw_rows_, ref.loss_grad_, ref.leaky_relu, ref.leaky_grad_mul_)
 
 
 def _batch_objective(model, params, X_b, rows, loss, eta, alpha, n):

@@ -124,7 +124,7 @@ class DeconvModel:
         """
         return 4 * self.n_components
 
-    def forward(self, params: dict, H_rows, eta: float):
+    def forward(self, params: dict, H_rows, eta: float, kernels=None):
         """Reconstruct a batch of flattened images.
 
         Parameters
@@ -132,6 +132,8 @@ class DeconvModel:
         params : dict with "W" of shape (r, hi, wi)
         H_rows : array of shape (b, r, 2s, 2s), the batch's kernels
         eta : float
+        kernels : KernelSet, optional
+            Computes φη in one pass; without it the plain formula is used.
 
         Returns
         -------
@@ -140,8 +142,9 @@ class DeconvModel:
         """
         W = params["W"]
         ops = self.ops_for(W)
-        F = leaky_relu(W, eta)
-        K = leaky_relu(H_rows, eta)
+        activate = leaky_relu if kernels is None else kernels.leaky_relu
+        F = activate(W, eta)
+        K = activate(H_rows, eta)
         Y, operands = ops.forward_keep(F, K, self.image_shape, self.stride)
         return Y.reshape(Y.shape[0], -1), DeconvCache(W, H_rows, F, K, ops, eta, operands)
 
@@ -220,11 +223,12 @@ class PhaseLayoutStep:
         self.model = model
         self.ops = ops
 
-    def forward(self, params: dict, H_rows, eta: float):
+    def forward(self, params: dict, H_rows, eta: float, kernels=None):
         """Y (b, s²(hi+1)(wi+1)) and the cache, as :meth:`DeconvModel.forward`."""
         W = params["W"]
-        F = leaky_relu(W, eta)
-        K = leaky_relu(H_rows, eta)
+        activate = leaky_relu if kernels is None else kernels.leaky_relu
+        F = activate(W, eta)
+        K = activate(H_rows, eta)
         Y, operands = self.ops.forward_phase_keep(F, K, self.model.image_shape, self.model.stride)
         return Y, DeconvCache(W, H_rows, F, K, self.ops, eta, operands)
 

@@ -106,7 +106,7 @@ class DeepModel(StoredLayout):
             return self.ranks[0]
         return self.ranks[self.names.index(name)]
 
-    def forward(self, params: dict, H_rows, eta: float):
+    def forward(self, params: dict, H_rows, eta: float, kernels=None):
         """Reconstruct a batch.
 
         Parameters
@@ -114,6 +114,8 @@ class DeepModel(StoredLayout):
         params : dict with "W1" … "WL", W_l of shape (r_{l+1}, r_l)
         H_rows : array of shape (b, r_1), the batch rows of H
         eta : float
+        kernels : KernelSet, optional
+            Computes φη in one pass; without it the plain formula is used.
 
         Returns
         -------
@@ -121,8 +123,9 @@ class DeepModel(StoredLayout):
         cache : DeepCache
         """
         Ws = tuple(params[name] for name in self.names)
-        Bs = tuple(leaky_relu(W, eta) for W in Ws)
-        Ps = [leaky_relu(H_rows, eta)]
+        activate = leaky_relu if kernels is None else kernels.leaky_relu
+        Bs = tuple(activate(W, eta) for W in Ws)
+        Ps = [activate(H_rows, eta)]
         for B in Bs:
             Ps.append(Ps[-1] @ B.T)
         Y = Ps.pop()  # P_{L+1} is the output; backward needs only P_1 … P_L

@@ -73,7 +73,7 @@ class LossNormalisation:
 class TrainingLayout(NamedTuple):
     """The data in the layout a model trains in, and the model's step in that layout.
 
-    ``step`` has the model's ``sample_param``, ``forward(params, H_rows, eta)`` and
+    ``step`` has the model's ``sample_param``, ``forward(params, H_rows, eta, kernels=None)`` and
     ``backward(G, cache, need, kernels)``, with Y and G in the layout's shape.
     """
 

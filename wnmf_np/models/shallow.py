@@ -71,7 +71,7 @@ class ShallowModel(StoredLayout):
         """Inner dimension of the product each parameter enters (for the init scale)."""
         return self.n_components
 
-    def forward(self, params: dict, H_rows, eta: float):
+    def forward(self, params: dict, H_rows, eta: float, kernels=None):
         """Reconstruct a batch.
 
         Parameters
@@ -79,6 +79,9 @@ class ShallowModel(StoredLayout):
         params : dict with "W" of shape (n_features, r)
         H_rows : array of shape (b, r), the batch rows of H
         eta : float
+        kernels : KernelSet, optional
+            Computes φη in one pass (:meth:`backward` uses it for φη'); without it the
+            plain formula is used.
 
         Returns
         -------
@@ -86,8 +89,9 @@ class ShallowModel(StoredLayout):
         cache : ShallowCache
         """
         W = params["W"]
-        A = leaky_relu(H_rows, eta)
-        B = leaky_relu(W, eta)
+        activate = leaky_relu if kernels is None else kernels.leaky_relu
+        A = activate(H_rows, eta)
+        B = activate(W, eta)
         return A @ B.T, ShallowCache(W, H_rows, A, B, eta)
 
     def backward(self, G, cache: ShallowCache, need=("W", "H"), kernels=None) -> dict:

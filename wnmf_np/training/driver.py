@@ -229,7 +229,7 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     """
     sample = model.sample_param
     H_rows = params[sample][rows]
-    Y, cache = model.forward(params, H_rows, eta)
+    Y, cache = model.forward(params, H_rows, eta, kernels=kernels)
     Y = xp.ascontiguousarray(Y)
     normalisation = LossNormalisation() if normalisation is None else normalisation
     value = normalisation.loss_grad_(kernels, config.loss, X_b, Y, obs_b, config.loss_reduction, config.row_independent)

@@ -14,6 +14,8 @@ Each kernel set provides the same in-place operations:
     ``n_entries`` replaces the mean's denominator ``Y.size`` of an unmasked batch (ignored
     with a mask): for data in a padded layout whose padding has ``X == Y == 0``, which
     adds nothing to the L1, L2 and Huber losses (not to KL, whose f(0, 0) = ε/2).
+``leaky_relu(param, eta) -> φη(param)``
+    The activation of a parameter for the forward pass, as a new array.
 ``leaky_grad_mul_(grad, param, eta)``
     grad ← grad ⊙ φη'(param), in place: the chain rule through the leaky ReLU.
 
@@ -35,4 +37,5 @@ class KernelSet(NamedTuple):
     adamw_: Callable
     adamw_rows_: Callable
     loss_grad_: Callable
+    leaky_relu: Callable
     leaky_grad_mul_: Callable

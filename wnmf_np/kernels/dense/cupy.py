@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 
+from ...core.activations import leaky_relu  # the reference formula: two element-wise passes on the device
 from ...core.backend import import_cupy
 from ..cuda_specs import ElementwiseSpec, register
 from . import KernelSet
@@ -122,4 +123,4 @@ def get_kernel_set() -> KernelSet:
     def leaky_grad_mul_(grad, param, eta):
         leaky(param, eta, grad)
 
-    return KernelSet("cupy", adamw_, adamw_rows_, _reference_loss_grad, leaky_grad_mul_)
+    return KernelSet("cupy", adamw_, adamw_rows_, _reference_loss_grad, leaky_relu, leaky_grad_mul_)

@@ -108,6 +108,16 @@ def _adamw_rows_parallel(p, g, rows, m, v, steps, lr, b1, b2, eps, wd, l2):
 
 
 @nb.njit(**_JIT)
+def _leaky_relu(p, eta, out):
+    """out ← φη(p) = max(p, η p) in one pass (NumPy's formula takes two and a temporary;
+    in a WNMF step on ORL the activation of W took 0.5 ms that way)."""
+    for i in range(p.size):
+        x = p[i]
+        y = x * eta
+        out[i] = x if x > y else y  # max(x, ηx) as np.maximum: NaN (in y) propagates, -0.0 stays
+
+
+@nb.njit(**_JIT)
 def _leaky_grad_mul(g, p, eta, one):
     """g ← g ⊙ φη'(p) in place (1 where p >= 0, η elsewhere).
 
@@ -276,9 +286,17 @@ def loss_grad_(name, X, Y, observed, param, n_entries=None):
     return kernel(x, y, w, use_w, inv_n, float(param)) * inv_n
 
 
+def leaky_relu(param, eta):
+    """φη(param) as a new array, one fused pass (any layout; non-contiguous input is copied first)."""
+    param = np.ascontiguousarray(param)
+    out = np.empty_like(param)
+    _leaky_relu(param.reshape(-1), param.dtype.type(eta), out.reshape(-1))
+    return out
+
+
 def leaky_grad_mul_(grad, param, eta):
     """In place: grad ← grad ⊙ φη'(param) (chain rule through the leaky ReLU)."""
     _leaky_grad_mul(_flat(grad, "grad"), _flat(param, "param"), param.dtype.type(eta), param.dtype.type(1.0))
 
 
-KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_, leaky_grad_mul_)
+KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_, leaky_relu, leaky_grad_mul_)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ...core.activations import leaky_relu_grad
+from ...core.activations import leaky_relu, leaky_relu_grad
 from ...core.losses import LOSSES
 from ...core.optim import AdamWConfig, AdamWState, adamw_reference, adamw_rows_reference
 from . import KernelSet
@@ -35,4 +35,4 @@ def leaky_grad_mul_(grad, param, eta):
     grad *= leaky_relu_grad(param, eta)
 
 
-KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_, leaky_grad_mul_)
+KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_, leaky_relu, leaky_grad_mul_)
