@@ -322,6 +322,11 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
         else:
             self.reconstruction_err_ = self._reconstruction_error(ctx.data, ctx.backend, H=error_latents)
         self._set_derived(ctx.backend)
+        self._record_negativity()
+
+    def _record_negativity(self) -> None:
+        """``negativity_`` of the current factors (after a fit, and after ``load``: it is
+        derived from the saved factors, so the file need not hold it)."""
         self.negativity_ = {name: negativity(A) for name, A in self._factors().items()}
 
     def _factors(self) -> dict:

@@ -233,6 +233,7 @@ def load_checkpoint(cls, path, backend="auto"):
     estimator._rng = rng
     estimator.model_ = model
     estimator._set_derived(be)
+    estimator._record_negativity()
     return estimator
 
 
