@@ -131,7 +131,7 @@ SPECS = [
     Spec("MultiplicativeNMF", _mu, non_negative=lambda e: True, sparse_ok=True, latent_dim=_rank),
     Spec(
         "DeepMultiplicativeNMF", _dmu, non_negative=lambda e: True, sparse_ok=False,
-        latent_dim=lambda e: e.ranks[0], has_inverse=False,
+        latent_dim=lambda e: e.ranks[0],
     ),
 ]
 if DeepWNMF is not None:

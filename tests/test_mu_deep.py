@@ -203,3 +203,18 @@ def test_save_load_keeps_latents_and_layer_latents(X, tmp_path):
     for a, b in zip(loaded.layer_latents_, est.layer_latents_, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.transform(X[:5], layer=2), est.transform(X[:5], layer=2))
+
+
+def test_inverse_transform_decodes_every_layer(X):
+    """``inverse_transform(Z, layer=l)`` is ``Z @ layer_components_[l-1]``: the training latents
+    of every layer decode to the same reconstruction; a wrong width is refused."""
+    model, _ = _fit(X)
+    reconstruction = model.latents_ @ model.components_
+    np.testing.assert_allclose(model.inverse_transform(model.latents_), reconstruction, rtol=1e-10)
+    for layer, Z in enumerate(model.layer_latents_, start=1):
+        np.testing.assert_allclose(model.inverse_transform(Z, layer=layer), reconstruction, rtol=1e-8, atol=1e-12)
+    assert np.linalg.norm(model.inverse_transform(model.transform(X)) - X) < np.linalg.norm(X)
+    with pytest.raises(ValueError, match="columns"):
+        model.inverse_transform(model.latents_[:, :-1])
+    with pytest.raises(ValueError, match="layer"):
+        model.inverse_transform(model.latents_, layer=len(model.ranks) + 1)

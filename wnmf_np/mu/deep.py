@@ -56,6 +56,7 @@ from ..core.validation import (
     check_data,
     check_feature_names,
     check_int,
+    check_latents,
     check_random_state_seed,
     declared_dtype,
     preserved_dtypes,
@@ -458,6 +459,16 @@ class DeepMultiplicativeNMF(ModelFileMixin, ClassNamePrefixFeaturesOutMixin, Tra
             if not bool(xp.isfinite(Ht).all()):
                 raise ValueError(f"the latents of X overflow {np.dtype(dtype).name}; rescale X or use dtype='float64'.")
             return self._latents(Ht)[layer - 1]
+
+    def inverse_transform(self, Z, *, layer=1):
+        """Reconstruction ``Z @ layer_components_[layer - 1]`` (n_samples, n_features) of
+        layer-``layer`` latents ``Z`` (n_samples, r_layer), as ``transform`` returns them."""
+        self._check_fitted()
+        layer = self._check_layer(layer)
+        basis = self.layer_components_[layer - 1]
+        backend = resolve_backend(self.backend, Z, basis)
+        basis = backend.asarray(basis)
+        return check_latents(Z, basis.shape[0], backend.xp, basis.dtype) @ basis
 
     # ---------------------------------------------------------------- helpers
 
