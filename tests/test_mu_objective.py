@@ -118,3 +118,21 @@ def test_sparse_data_take_the_same_trace_form(monkeypatch):
     assert squared_norm(prob) == pytest.approx(float(np.sum(dense.astype(np.float64) ** 2)), rel=1e-12)
     assert divergence(prob, res.H, res.Wt) == pytest.approx(exact, rel=1e-10)
     assert res.divergence == pytest.approx(exact, rel=updates.TRACE_MAX_REL_ERROR)
+
+
+def test_squared_norm_reads_out_of_core_x_in_large_blocks(tmp_path, monkeypatch):
+    """In memory ‖X‖² runs over cache-sized blocks; an out-of-core X (each slice one read,
+    one Dask computation) is read in the large blocks of the other passes: here once."""
+    from wnmf_np.mu.chunked import ChunkedMatrix
+
+    X = np.random.default_rng(0).random((3000, 512)).astype(np.float32)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    chunked = ChunkedMatrix(np.load(path, mmap_mode="r"), np.float32)
+    reads = []
+    rows = ChunkedMatrix._rows
+    monkeypatch.setattr(ChunkedMatrix, "_rows", lambda self, a, b: reads.append((a, b)) or rows(self, a, b))
+    exact = float(np.sum(X.astype(np.float64) ** 2))
+    assert squared_norm(_problem(chunked)) == pytest.approx(exact, rel=1e-13)
+    assert reads == [(0, 3000)]
+    assert squared_norm(_problem(X)) == pytest.approx(exact, rel=1e-13)

@@ -393,7 +393,9 @@ def squared_norm(prob: Problem) -> float:
     if prob.sparse:
         return float(np.dot(X.data, X.data.astype(np.float64)))
     n, m = X.shape
-    step = max(1, NORM_BLOCK_ELEMENTS // max(m, 1))
+    # in memory: small blocks; out of core (a ChunkedMatrix: one read per block) or on a GPU: large ones
+    entries = NORM_BLOCK_ELEMENTS if isinstance(X, np.ndarray) else BLOCK_ELEMENTS
+    step = max(1, entries // max(m, 1))
     total = 0.0
     for s in range(0, n, step):
         block = X[s : s + step].astype(np.float64).ravel()
