@@ -18,6 +18,9 @@ start and end, every iteration): ORL rank 40 with 100 iterations and 50000 × 20
 with 10, float32, same initial factors, runs of the two libraries interleaved, median of
 ``--repeat``; it prints the ratio and the relative difference of the final objectives.
 
+Names follow scikit-learn's ``NMF`` here (W the latents, H the components), since both
+libraries are called with them; inside the package they are H and Wt.
+
 Prints a markdown table and writes ``bench/out/bench_mu.json``. The table also gives the
 time of the two products with X alone (``X @ H.T`` and ``W.T @ X``, same arrays): no
 Frobenius MU iteration can be faster than that with this BLAS, so ``floor/sklearn`` is

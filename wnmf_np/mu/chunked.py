@@ -1,13 +1,14 @@
 """Out-of-core data for the multiplicative updates: products computed chunk by chunk.
 
 With the Frobenius loss and no mask, one MU iteration touches X only through the products
-X Hᵀ (n × r) and Wᵀ X (r × m) and, for the objective, through row blocks of X. A
+X Wtᵀ (n × r) and Hᵀ X (r × m) (the package's names: Wt the basis, H the latents) and,
+for the objective, through row blocks of X. A
 :class:`ChunkedMatrix` provides exactly these on data that is never loaded whole:
 
 - a Dask array with a ``dask.distributed`` client as its scheduler: X (in the working
   dtype, one column chunk) is persisted on the workers once, and each product is one
   task per row chunk on the worker holding it (:class:`wnmf_np.mu.dask_products.ClusterRows`):
-  ``X Hᵀ`` from ``Hᵀ`` scattered once per product (broadcast), ``Wᵀ X`` from W's row
+  ``X Wtᵀ`` from ``Wtᵀ`` scattered once per product (broadcast), ``Hᵀ X`` from H's row
   blocks aligned with X's chunks, summed over chunks on the driver. Nothing of X or of
   the factors is embedded in a task graph;
 - a Dask array with a local scheduler: the products are Dask matmuls, computed
