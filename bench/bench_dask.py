@@ -163,8 +163,11 @@ def bench_quality(seeds, epochs=60):
               f"NMI full {nmi_full:.4f} groups {nmi_grp:.4f}")  # fmt: skip
 
 
-def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
-    """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same seeds."""
+def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=False):
+    """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same
+    seeds; ``configs``: "combine:sync_every:final_latents" strings (sync_every "epoch" or
+    a number of steps). Prints error, NMI and wall time of each (not a timing: the
+    machine is shared)."""
     import dask.array as da
     from distributed import Client, LocalCluster, futures_of, wait
 
@@ -182,6 +185,10 @@ def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
     def nmi(latents):
         return clustering_nmi(np.asarray(latents), y, 40, n_runs=3).mean
 
+    def parse(config):
+        combine, sync, final = config.split(":")
+        return combine, sync if sync == "epoch" else int(sync), final
+
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
         Xd = client.persist(da.from_array(X, chunks=(chunk, X.shape[1])))
         wait(Xd)
@@ -191,14 +198,25 @@ def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
             rows[workers[0]] = rows.get(workers[0], 0) + chunk
         print(f"ORL 400 x {X.shape[1]}, WNMF(40, max_epochs={epochs}); 2 workers, chunks of {chunk} rows, "
               f"rows per worker {sorted(rows.values())}; single process vs data parallel (NMI: mean of 3 k-means runs)")
+        fit_data_parallel(model(0).set_params(max_epochs=1), Xd, client)  # compile on the workers
         for seed in seeds:
+            t0 = time.perf_counter()
             ref = model(seed).fit(X)
-            line = f"  seed {seed}: single error {ref.reconstruction_err_:.4f} NMI {nmi(ref.latents_):.4f}"
-            for combine in combines:
-                est = fit_data_parallel(model(seed), Xd, client, combine=combine).estimator
-                line += (f" | {combine}: error {est.reconstruction_err_:.4f} "
-                         f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f}")
+            line = (f"  seed {seed}: single error {ref.reconstruction_err_:.4f} NMI {nmi(ref.latents_):.4f} "
+                    f"({time.perf_counter() - t0:.1f} s)")
+            if reference_transform:
+                Z = ref.transform(X)
+                line += f" | single+transform: error {np.linalg.norm(X - ref.inverse_transform(Z)):.4f} NMI {nmi(Z):.4f}"
             print(line, flush=True)
+            for config in configs:
+                combine, sync, final = parse(config)
+                t0 = time.perf_counter()
+                est = fit_data_parallel(model(seed), Xd, client, combine=combine, sync_every=sync,
+                                        final_latents=final).estimator  # fmt: skip
+                seconds = time.perf_counter() - t0
+                print(f"    {config:<22s} error {est.reconstruction_err_:.4f} "
+                      f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f} "
+                      f"({seconds:.1f} s)", flush=True)
 
 
 def main():
@@ -209,6 +227,10 @@ def main():
     parser.add_argument("--chunk", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--configs", nargs="+", default=["sum:epoch:trained", "sum:epoch:transform"],
+                        help="parallel: combine:sync_every:final_latents of each data-parallel fit")
+    parser.add_argument("--reference-transform", action="store_true",
+                        help="parallel: also the single-process fit's latents re-solved by transform")
     args = parser.parse_args()
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     if args.part == "stream":
@@ -216,7 +238,7 @@ def main():
     elif args.part == "mu":
         bench_mu(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "parallel":
-        bench_parallel(args.seeds)
+        bench_parallel(args.seeds, args.configs, reference_transform=args.reference_transform)
     else:
         bench_quality(args.seeds)
 
