@@ -163,6 +163,55 @@ def bench_quality(seeds, epochs=60):
               f"NMI full {nmi_full:.4f} groups {nmi_grp:.4f}")  # fmt: skip
 
 
+def bench_parallel_speed(n, m, chunk, repeats, epochs=5, rank=16):
+    """Samples per second of data-parallel WNMF on 1 and 2 process workers against the
+    in-memory fit, interleaved, median of ``repeats``."""
+    from distributed import Client, LocalCluster, futures_of, wait
+
+    from wnmf_np import WNMF
+    from wnmf_np.training.data_parallel import fit_data_parallel
+
+    lazy = _dask_data(n, m, rank, chunk)
+    X = lazy.compute()
+
+    def model(callback):
+        return WNMF(rank, max_epochs=epochs, random_state=0, callback=callback)
+
+    def in_memory(callback):
+        return model(callback).fit(X)
+
+    def parallel(client, Xd):
+        return lambda callback: fit_data_parallel(model(callback), Xd, client).estimator
+
+    in_memory(None)  # compile outside the timings
+    clusters, persisted = {}, {}
+    for w in (1, 2):
+        cluster = LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=None, silence_logs=40)
+        client = Client(cluster, set_as_default=False)
+        client.wait_for_workers(w)
+        clusters[w] = (cluster, client)
+        persisted[w] = client.persist(lazy)
+        with client.as_current():
+            wait(futures_of(persisted[w]))
+        parallel(client, persisted[w])(None)  # compile on the workers
+    names = {1: "data parallel, 1 worker", 2: "data parallel, 2 workers"}
+    rates = {"in memory": [], **{names[w]: [] for w in clusters}}
+    for _ in range(repeats):
+        rates["in memory"].append(_rate(in_memory, n))
+        for w, (_, client) in clusters.items():
+            rates[names[w]].append(_rate(parallel(client, persisted[w]), n))
+    for cluster, client in clusters.values():
+        client.close()
+        cluster.close()
+    base = [statistics.median(r[k] for r in rates["in memory"]) for k in (0, 1)]
+    print(f"WNMF({rank}, max_epochs={epochs}) on {n} x {m} float32, chunks of {chunk} rows, median of {repeats}; "
+          "fit_data_parallel on LocalCluster(threads_per_worker=1)")
+    print(f"  {'':<26s} {'whole fit (samples/s)':>30s} {'median epoch (samples/s)':>33s}")
+    for name, values in rates.items():
+        med = [statistics.median(r[k] for r in values) for k in (0, 1)]
+        print(f"  {name:<26s} {med[0]:14.0f} {med[0] / base[0]:6.2f}x in memory {med[1]:14.0f} {med[1] / base[1]:6.2f}x in memory")
+
+
 def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=False):
     """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same
     seeds; ``configs``: "combine:sync_every:final_latents" strings (sync_every "epoch" or
@@ -221,7 +270,7 @@ def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=Fals
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["stream", "mu", "quality", "parallel"])
+    parser.add_argument("part", choices=["stream", "mu", "quality", "parallel", "parallel-speed"])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--m", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=5000)
@@ -237,6 +286,8 @@ def main():
         bench_stream(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "mu":
         bench_mu(args.n, args.m, args.chunk, args.repeats)
+    elif args.part == "parallel-speed":
+        bench_parallel_speed(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "parallel":
         bench_parallel(args.seeds, args.configs, reference_transform=args.reference_transform)
     else:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import time
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -261,7 +262,8 @@ class _Partitions:
         X = X.rechunk({1: -1})
         persisted = client.persist(X)
         futures = {f.key: f for f in futures_of(persisted)}
-        wait(list(futures.values()))
+        with client.as_current():  # wait() asks for the current client; this one need not be the default
+            wait(list(futures.values()))
         chunks = [futures[key[0]] for key in persisted.__dask_keys__()]
         who = client.who_has(chunks)
         by_worker: dict = {}
@@ -520,12 +522,14 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
     state = TrainState(opt=dict(run.shared_opt))
     early = est._train_config(int(est.max_epochs), parts.shape[0], lambda e: 0.0, "fit", model=model,
                               n_features=parts.shape[1], n_entries=n_observed)  # fmt: skip
+    start = time.perf_counter()
     for _ in range(int(est.max_epochs)):
         loss, steps = run.epoch(state.epoch + 1, sync_every, combine)
         state.epoch, state.step = state.epoch + 1, state.step + steps
         state.loss_curve.append(float(loss))
         stop = _early_stop(state, float(loss), early)
-        if est.callback is not None and est.callback(state.epoch, {"loss": float(loss), "eta": run.eta, "epoch": state.epoch}):
+        info = {"loss": float(loss), "eta": run.eta, "elapsed": time.perf_counter() - start, "epoch": state.epoch}
+        if est.callback is not None and est.callback(state.epoch, info):
             break
         if stop:
             state.stopped_early = True
