@@ -5,6 +5,8 @@ Usage (time only through the lead's timing window on the shared machine):
     /work/tools/timing_window.sh python bench/bench_dask.py stream
     /work/tools/timing_window.sh python bench/bench_dask.py mu --n 50000
     /work/tools/timing_window.sh python bench/bench_dask.py quality
+    /work/tools/timing_window.sh python bench/bench_dask.py parallel-speed --syncs epoch 8
+    python bench/bench_dask.py parallel --configs sum:epoch:trained sum:1:trained
 
 ``stream``: ``WNMF(16, max_epochs=5)`` on X = n × 512 float32 (default n = 20000, chunks
 of 5000 rows) in memory, from a memmap, from a Dask array with the threaded scheduler,
@@ -13,8 +15,11 @@ workers); samples per second per epoch, median of ``--repeats`` fits, interleave
 ``mu``: seconds per iteration of ``MultiplicativeNMF(16)`` in memory and on the same
 Dask arrays. ``quality``: reconstruction error and ORL NMI of the chunk-group order
 against the full shuffle (in memory), a few seeds. ``parallel``: ORL error and NMI of
-data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, both ways of
-combining W) against the single-process fit, same seeds (not a timing).
+data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, each of
+``--configs`` "combine:sync_every:final_latents") against the single-process fit, same
+seeds (not a timing). ``parallel-speed``: samples per second of ``fit_data_parallel`` on
+1 and 2 process workers (each ``--syncs`` interval) against the in-memory fit, the data
+of ``stream``.
 """
 
 from __future__ import annotations
@@ -163,9 +168,9 @@ def bench_quality(seeds, epochs=60):
               f"NMI full {nmi_full:.4f} groups {nmi_grp:.4f}")  # fmt: skip
 
 
-def bench_parallel_speed(n, m, chunk, repeats, epochs=5, rank=16):
-    """Samples per second of data-parallel WNMF on 1 and 2 process workers against the
-    in-memory fit, interleaved, median of ``repeats``."""
+def bench_parallel_speed(n, m, chunk, repeats, syncs=("epoch",), epochs=5, rank=16):
+    """Samples per second of data-parallel WNMF on 1 and 2 process workers (W combined
+    every ``syncs`` interval) against the in-memory fit, interleaved, median of ``repeats``."""
     from distributed import Client, LocalCluster, futures_of, wait
 
     from wnmf_np import WNMF
@@ -180,9 +185,10 @@ def bench_parallel_speed(n, m, chunk, repeats, epochs=5, rank=16):
     def in_memory(callback):
         return model(callback).fit(X)
 
-    def parallel(client, Xd):
-        return lambda callback: fit_data_parallel(model(callback), Xd, client).estimator
+    def parallel(client, Xd, sync):
+        return lambda callback: fit_data_parallel(model(callback), Xd, client, sync_every=sync).estimator
 
+    syncs = [s if s == "epoch" else int(s) for s in syncs]
     in_memory(None)  # compile outside the timings
     clusters, persisted = {}, {}
     for w in (1, 2):
@@ -193,23 +199,27 @@ def bench_parallel_speed(n, m, chunk, repeats, epochs=5, rank=16):
         persisted[w] = client.persist(lazy)
         with client.as_current():
             wait(futures_of(persisted[w]))
-        parallel(client, persisted[w])(None)  # compile on the workers
-    names = {1: "data parallel, 1 worker", 2: "data parallel, 2 workers"}
-    rates = {"in memory": [], **{names[w]: [] for w in clusters}}
+        parallel(client, persisted[w], "epoch")(None)  # compile on the workers
+
+    def name(w, sync):
+        return f"{w} worker{'s' if w > 1 else ''}, sync {sync}"
+
+    rates = {"in memory": [], **{name(w, s): [] for w in clusters for s in syncs}}
     for _ in range(repeats):
         rates["in memory"].append(_rate(in_memory, n))
         for w, (_, client) in clusters.items():
-            rates[names[w]].append(_rate(parallel(client, persisted[w]), n))
+            for s in syncs:
+                rates[name(w, s)].append(_rate(parallel(client, persisted[w], s), n))
     for cluster, client in clusters.values():
         client.close()
         cluster.close()
     base = [statistics.median(r[k] for r in rates["in memory"]) for k in (0, 1)]
     print(f"WNMF({rank}, max_epochs={epochs}) on {n} x {m} float32, chunks of {chunk} rows, median of {repeats}; "
-          "fit_data_parallel on LocalCluster(threads_per_worker=1)")
+          "fit_data_parallel on LocalCluster(threads_per_worker=1), sync_every as given")
     print(f"  {'':<26s} {'whole fit (samples/s)':>30s} {'median epoch (samples/s)':>33s}")
-    for name, values in rates.items():
+    for key, values in rates.items():
         med = [statistics.median(r[k] for r in values) for k in (0, 1)]
-        print(f"  {name:<26s} {med[0]:14.0f} {med[0] / base[0]:6.2f}x in memory {med[1]:14.0f} {med[1] / base[1]:6.2f}x in memory")
+        print(f"  {key:<26s} {med[0]:14.0f} {med[0] / base[0]:6.2f}x in memory {med[1]:14.0f} {med[1] / base[1]:6.2f}x in memory")
 
 
 def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=False):
@@ -278,6 +288,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--configs", nargs="+", default=["sum:epoch:trained", "sum:epoch:transform"],
                         help="parallel: combine:sync_every:final_latents of each data-parallel fit")
+    parser.add_argument("--syncs", nargs="+", default=["epoch"],
+                        help="parallel-speed: sync_every values to time ('epoch' or a number of steps)")
     parser.add_argument("--reference-transform", action="store_true",
                         help="parallel: also the single-process fit's latents re-solved by transform")
     args = parser.parse_args()
@@ -287,7 +299,7 @@ def main():
     elif args.part == "mu":
         bench_mu(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "parallel-speed":
-        bench_parallel_speed(args.n, args.m, args.chunk, args.repeats)
+        bench_parallel_speed(args.n, args.m, args.chunk, args.repeats, args.syncs)
     elif args.part == "parallel":
         bench_parallel(args.seeds, args.configs, reference_transform=args.reference_transform)
     else:
