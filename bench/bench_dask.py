@@ -16,7 +16,7 @@ workers); samples per second per epoch, median of ``--repeats`` fits, interleave
 Dask arrays. ``quality``: reconstruction error and ORL NMI of the chunk-group order
 against the full shuffle (in memory), a few seeds. ``parallel``: ORL error and NMI of
 data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, each of
-``--configs`` "combine:sync_every:final_latents") against the single-process fit, same
+``--configs`` "combine:sync_every:final_latents[:split]", split: ``split_batch=True``) against the single-process fit, same
 seeds (not a timing). ``parallel-speed``: samples per second of ``fit_data_parallel`` on
 1 and 2 process workers (each ``--syncs`` interval) against the in-memory fit, the data
 of ``stream``.
@@ -244,9 +244,9 @@ def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=Fals
     def nmi(latents):
         return clustering_nmi(np.asarray(latents), y, 40, n_runs=3).mean
 
-    def parse(config):
-        combine, sync, final = config.split(":")
-        return combine, sync if sync == "epoch" else int(sync), final
+    def parse(config):  # combine:sync_every:final_latents, and ":split" for split_batch=True
+        combine, sync, final, *split = config.split(":")
+        return combine, sync if sync == "epoch" else int(sync), final, split == ["split"]
 
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
         Xd = client.persist(da.from_array(X, chunks=(chunk, X.shape[1])))
@@ -268,10 +268,10 @@ def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=Fals
                 line += f" | single+transform: error {np.linalg.norm(X - ref.inverse_transform(Z)):.4f} NMI {nmi(Z):.4f}"
             print(line, flush=True)
             for config in configs:
-                combine, sync, final = parse(config)
+                combine, sync, final, split = parse(config)
                 t0 = time.perf_counter()
                 est = fit_data_parallel(model(seed), Xd, client, combine=combine, sync_every=sync,
-                                        final_latents=final).estimator  # fmt: skip
+                                        final_latents=final, split_batch=split).estimator  # fmt: skip
                 seconds = time.perf_counter() - t0
                 print(f"    {config:<22s} error {est.reconstruction_err_:.4f} "
                       f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f} "
@@ -287,7 +287,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--configs", nargs="+", default=["sum:epoch:trained", "sum:epoch:transform"],
-                        help="parallel: combine:sync_every:final_latents of each data-parallel fit")
+                        help="parallel: combine:sync_every:final_latents[:split] of each data-parallel fit")
     parser.add_argument("--syncs", nargs="+", default=["epoch"],
                         help="parallel-speed: sync_every values to time ('epoch' or a number of steps)")
     parser.add_argument("--reference-transform", action="store_true",

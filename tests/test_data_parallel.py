@@ -124,6 +124,17 @@ def test_two_workers_syncing_every_step_are_deterministic_and_learn(client2):
     assert a.reconstruction_err_ <= 1.10 * ref.reconstruction_err_
 
 
+def test_split_batch_gives_each_partition_its_share_of_the_batch(client1, client2):
+    X = _data()
+    ref = _model(epochs=3).fit(X)
+    one = fit_data_parallel(_model(epochs=3), da.from_array(X, chunks=(CHUNK, M)), client1, split_batch=True).estimator
+    assert np.array_equal(one.components_, ref.components_)  # one partition: the whole batch, as before
+    two = fit_data_parallel(_model(epochs=3), _placed(client2, X), client2, sync_every=1, combine="mean",
+                            split_batch=True).estimator  # fmt: skip
+    assert two.train_state_.step == 3 * 2 * 10  # 80 rows per partition in batches of 8 (16 split in two)
+    assert two.loss_curve_[-1] < two.loss_curve_[0]
+
+
 def test_final_latents_transform_solves_the_latents_against_the_final_factors(client2):
     X = _data()
     fit = fit_data_parallel(_model(epochs=10), _placed(client2, X), client2, final_latents="transform")
@@ -219,6 +230,7 @@ def test_transform_runs_chunk_wise_like_transform_without_embedding_the_estimato
         ("sync", "sync_every must be 'epoch' or a number of steps"),
         ("sync0", "sync_every must be 'epoch' or a number of steps"),
         ("final", "final_latents must be one of"),
+        ("split", "split_batch must be True or False"),
         ("estimator", "fits a WNMF-family estimator"),
         ("3d", "X must be 2-D"),
         ("combine", "combine must be one of"),
@@ -228,7 +240,7 @@ def test_bad_inputs_give_one_line_errors(client2, case, message):
     X = _data()
     Xd = da.from_array(X, chunks=(CHUNK, M))
     args = {"estimator": _model(), "X": Xd, "client": client2, "sync_every": "epoch", "combine": "mean",
-            "final_latents": "trained"}
+            "final_latents": "trained", "split_batch": False}
     if case == "numpy":
         args["X"] = X
     elif case == "client":
@@ -239,6 +251,8 @@ def test_bad_inputs_give_one_line_errors(client2, case, message):
         args["sync_every"] = 0
     elif case == "final":
         args["final_latents"] = "solved"
+    elif case == "split":
+        args["split_batch"] = "yes"
     elif case == "estimator":
         from sklearn.decomposition import NMF
 

@@ -82,12 +82,13 @@ def _concat_rows(*blocks):
     return np.ascontiguousarray(np.concatenate(blocks, axis=0)) if len(blocks) > 1 else blocks[0]
 
 
-def _setup(estimator, X_part, streaming):
+def _setup(estimator, X_part, streaming, batch_size):
     """On the worker: validate the partition and build its fit context (on a clone of the
-    estimator, so the caller's object is not touched); returns the partition record."""
+    estimator with this partition's ``batch_size``, so the caller's object is not
+    touched); returns the partition record."""
     from sklearn.base import clone
 
-    est = clone(estimator)
+    est = clone(estimator).set_params(batch_size=batch_size)
     ctx = est._fit_context(X_part, None, reset=True, streaming=streaming)
     n = ctx.shape[0]
     return {"est": est, "ctx": ctx, "X": X_part, "mean": ctx.data.mean(), "n_observed": ctx.data.n_observed,
@@ -186,7 +187,7 @@ def _transform_block(block, fitted):
 
 
 # ------------------------------------------------------------------ checks
-def _check_inputs(estimator, X, client, sync_every, combine, final_latents):
+def _check_inputs(estimator, X, client, sync_every, combine, final_latents, split_batch):
     from ..estimators.base import BaseWNMF
 
     try:
@@ -205,6 +206,8 @@ def _check_inputs(estimator, X, client, sync_every, combine, final_latents):
     _check_sync_every(sync_every)
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}.")
+    if not isinstance(split_batch, (bool, np.bool_)):
+        raise TypeError(f"split_batch must be True or False, got {split_batch!r}.")
     if final_latents not in FINAL_LATENTS:
         raise ValueError(f"final_latents must be one of {FINAL_LATENTS}, got {final_latents!r}.")
     if estimator.backend not in ("auto", "numpy"):
@@ -403,7 +406,14 @@ class _Run:
         return self.parts.client.submit(lambda r: r["rng"], self.records[0], pure=False).result()
 
 
-def _start_run(est, parts, rng, *, streaming, shared=None, shared_opt=None, step=0):
+def _partition_batch(est, parts, p, split_batch) -> int:
+    """Partition ``p``'s mini-batch size: the estimator's, or with ``split_batch`` its share
+    of it by rows (so one round of single steps covers one batch of the estimator's size)."""
+    b = int(est.batch_size)
+    return max(1, round(b * len(parts.rows[p]) / parts.shape[0])) if split_batch else b
+
+
+def _start_run(est, parts, rng, *, streaming, split_batch, shared=None, shared_opt=None, step=0):
     """Set up the partitions, draw the parameters on the driver as ``fit`` (or
     ``partial_fit``) draws them and scatter each partition its latent rows; returns the
     :class:`_Run`, the model and the data mean."""
@@ -416,7 +426,7 @@ def _start_run(est, parts, rng, *, streaming, shared=None, shared_opt=None, step
     records = []
     for p, chunks in enumerate(parts.chunks):
         X_part = parts.on(p, _concat_rows, *chunks)
-        records.append(parts.on(p, _setup, est, X_part, streaming))
+        records.append(parts.on(p, _setup, est, X_part, streaming, _partition_batch(est, parts, p, split_batch)))
     info = client.gather([client.submit(lambda r: (r["mean"], r["n_observed"], r["steps_per_epoch"]), r, pure=False)
                           for r in records])  # fmt: skip
     n_observed = sum(c for _, c, _ in info)
@@ -482,7 +492,7 @@ def _append_latents(H_old, opt_old, H_new, opt_new):
     return np.concatenate([H_old, H_new]), opt
 
 
-def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum",
+def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum", split_batch: bool = False,
                       final_latents: str = "trained") -> DataParallelFit:  # fmt: skip
     """Fit ``estimator`` to the Dask array ``X`` on the workers that hold its chunks.
 
@@ -499,6 +509,10 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
     combine : {"sum", "mean"}, default "sum"
         How the partitions' W are combined: the start plus every partition's change, or
         their row-weighted mean (see the module docstring).
+    split_batch : bool, default False
+        Give each partition its share of ``batch_size`` by rows (e.g. 32 each of 64 on two
+        workers) instead of the whole: with ``sync_every=1`` and ``combine="mean"`` a round
+        is then one step on one batch of the estimator's size, as in one process.
     final_latents : {"trained", "transform"}, default "trained"
         The latents kept: as trained, or solved against the final W as ``transform``
         solves them (``max_epochs`` latent-only epochs; latents and W then match).
@@ -512,13 +526,13 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
     from .driver import _early_stop
     from .state import TrainState
 
-    _check_inputs(estimator, X, client, sync_every, combine, final_latents)
+    _check_inputs(estimator, X, client, sync_every, combine, final_latents, split_batch)
     est = estimator
     est._validate_common()
     parts = _Partitions(client, X)
     est._validate_extra(parts.shape[1])
     rng = check_random_state_seed(est.random_state)
-    run, model, n_observed = _start_run(est, parts, rng, streaming=False)
+    run, model, n_observed = _start_run(est, parts, rng, streaming=False, split_batch=split_batch)
     state = TrainState(opt=dict(run.shared_opt))
     early = est._train_config(int(est.max_epochs), parts.shape[0], lambda e: 0.0, "fit", model=model,
                               n_features=parts.shape[1], n_entries=n_observed)  # fmt: skip
@@ -537,7 +551,8 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
     return _finish(est, run, model, state, rng, final_latents)
 
 
-def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum") -> DataParallelFit:
+def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum",
+                              split_batch: bool = False) -> DataParallelFit:  # fmt: skip
     """``estimator.partial_fit(X)`` on the workers that hold the chunks of the Dask array ``X``.
 
     As :meth:`~wnmf_np.estimators.streaming.StreamingMixin.partial_fit`: the new samples
@@ -554,7 +569,7 @@ def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combi
         call starts it, as a first ``partial_fit``); updated in place.
     X : dask array of shape (n_new, n_features)
     client : distributed.Client
-    sync_every, combine :
+    sync_every, combine, split_batch :
         As in :func:`fit_data_parallel`.
 
     Returns
@@ -565,7 +580,7 @@ def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combi
     from ..core.validation import check_random_state_seed
     from .state import TrainState
 
-    _check_inputs(estimator, X, client, sync_every, combine, "trained")
+    _check_inputs(estimator, X, client, sync_every, combine, "trained", split_batch)
     est = estimator
     est._validate_common()
     first = not hasattr(est, "train_state_")
@@ -577,14 +592,14 @@ def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combi
     est._validate_extra(parts.shape[1])
     rng = check_random_state_seed(est.random_state) if first or est._rng is None else est._rng
     if first:
-        run, model, _ = _start_run(est, parts, rng, streaming=True)
+        run, model, _ = _start_run(est, parts, rng, streaming=True, split_batch=split_batch)
         state, H_before, H_opt_before = TrainState(opt=dict(run.shared_opt)), None, None
     else:
         model = est._make_model(parts.shape[1])
         est._check_model_unchanged(model, None, "partial_fit")
         sample, previous = model.sample_param, est.train_state_
         shared = {k: np.asarray(v) for k, v in est.params_.items() if k != sample}
-        run, model, _ = _start_run(est, parts, rng, streaming=True, shared=shared,
+        run, model, _ = _start_run(est, parts, rng, streaming=True, split_batch=split_batch, shared=shared,
                                    shared_opt={k: previous.opt[k] for k in shared}, step=previous.step)  # fmt: skip
         state = TrainState(opt=dict(previous.opt), epoch=previous.epoch, step=previous.step, loss_curve=list(previous.loss_curve))
         H_before, H_opt_before = np.asarray(est.params_[sample]), previous.opt[sample]
