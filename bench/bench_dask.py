@@ -5,6 +5,8 @@ Usage (time only through the lead's timing window on the shared machine):
     /work/tools/timing_window.sh python bench/bench_dask.py stream
     /work/tools/timing_window.sh python bench/bench_dask.py mu --n 50000
     /work/tools/timing_window.sh python bench/bench_dask.py quality
+    /work/tools/timing_window.sh python bench/bench_dask.py parallel-speed --syncs epoch 8
+    python bench/bench_dask.py parallel --configs sum:epoch:trained sum:1:trained
 
 ``stream``: ``WNMF(16, max_epochs=5)`` on X = n × 512 float32 (default n = 20000, chunks
 of 5000 rows) in memory, from a memmap, from a Dask array with the threaded scheduler,
@@ -13,8 +15,11 @@ workers); samples per second per epoch, median of ``--repeats`` fits, interleave
 ``mu``: seconds per iteration of ``MultiplicativeNMF(16)`` in memory and on the same
 Dask arrays. ``quality``: reconstruction error and ORL NMI of the chunk-group order
 against the full shuffle (in memory), a few seeds. ``parallel``: ORL error and NMI of
-data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, both ways of
-combining W) against the single-process fit, same seeds (not a timing).
+data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, each of
+``--configs`` "combine:sync_every:final_latents[:split]", split: ``split_batch=True``) against the single-process fit, same
+seeds (not a timing). ``parallel-speed``: samples per second of ``fit_data_parallel`` on
+1 and 2 process workers (each ``--syncs`` interval) against the in-memory fit, the data
+of ``stream``.
 """
 
 from __future__ import annotations
@@ -163,8 +168,65 @@ def bench_quality(seeds, epochs=60):
               f"NMI full {nmi_full:.4f} groups {nmi_grp:.4f}")  # fmt: skip
 
 
-def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
-    """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same seeds."""
+def bench_parallel_speed(n, m, chunk, repeats, syncs=("epoch",), epochs=5, rank=16):
+    """Samples per second of data-parallel WNMF on 1 and 2 process workers (W combined
+    every ``syncs`` interval) against the in-memory fit, interleaved, median of ``repeats``."""
+    from distributed import Client, LocalCluster, futures_of, wait
+
+    from wnmf_np import WNMF
+    from wnmf_np.training.data_parallel import fit_data_parallel
+
+    lazy = _dask_data(n, m, rank, chunk)
+    X = lazy.compute()
+
+    def model(callback):
+        return WNMF(rank, max_epochs=epochs, random_state=0, callback=callback)
+
+    def in_memory(callback):
+        return model(callback).fit(X)
+
+    def parallel(client, Xd, sync):
+        return lambda callback: fit_data_parallel(model(callback), Xd, client, sync_every=sync).estimator
+
+    syncs = [s if s == "epoch" else int(s) for s in syncs]
+    in_memory(None)  # compile outside the timings
+    clusters, persisted = {}, {}
+    for w in (1, 2):
+        cluster = LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=None, silence_logs=40)
+        client = Client(cluster, set_as_default=False)
+        client.wait_for_workers(w)
+        clusters[w] = (cluster, client)
+        persisted[w] = client.persist(lazy)
+        with client.as_current():
+            wait(futures_of(persisted[w]))
+        parallel(client, persisted[w], "epoch")(None)  # compile on the workers
+
+    def name(w, sync):
+        return f"{w} worker{'s' if w > 1 else ''}, sync {sync}"
+
+    rates = {"in memory": [], **{name(w, s): [] for w in clusters for s in syncs}}
+    for _ in range(repeats):
+        rates["in memory"].append(_rate(in_memory, n))
+        for w, (_, client) in clusters.items():
+            for s in syncs:
+                rates[name(w, s)].append(_rate(parallel(client, persisted[w], s), n))
+    for cluster, client in clusters.values():
+        client.close()
+        cluster.close()
+    base = [statistics.median(r[k] for r in rates["in memory"]) for k in (0, 1)]
+    print(f"WNMF({rank}, max_epochs={epochs}) on {n} x {m} float32, chunks of {chunk} rows, median of {repeats}; "
+          "fit_data_parallel on LocalCluster(threads_per_worker=1), sync_every as given")
+    print(f"  {'':<26s} {'whole fit (samples/s)':>30s} {'median epoch (samples/s)':>33s}")
+    for key, values in rates.items():
+        med = [statistics.median(r[k] for r in values) for k in (0, 1)]
+        print(f"  {key:<26s} {med[0]:14.0f} {med[0] / base[0]:6.2f}x in memory {med[1]:14.0f} {med[1] / base[1]:6.2f}x in memory")
+
+
+def bench_parallel(seeds, configs, epochs=60, chunk=50, reference_transform=False):
+    """Data-parallel WNMF on a 2-worker LocalCluster against the single-process fit, same
+    seeds; ``configs``: "combine:sync_every:final_latents" strings (sync_every "epoch" or
+    a number of steps). Prints error, NMI and wall time of each (not a timing: the
+    machine is shared)."""
     import dask.array as da
     from distributed import Client, LocalCluster, futures_of, wait
 
@@ -182,6 +244,10 @@ def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
     def nmi(latents):
         return clustering_nmi(np.asarray(latents), y, 40, n_runs=3).mean
 
+    def parse(config):  # combine:sync_every:final_latents, and ":split" for split_batch=True
+        combine, sync, final, *split = config.split(":")
+        return combine, sync if sync == "epoch" else int(sync), final, split == ["split"]
+
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
         Xd = client.persist(da.from_array(X, chunks=(chunk, X.shape[1])))
         wait(Xd)
@@ -191,32 +257,51 @@ def bench_parallel(seeds, epochs=60, chunk=50, combines=("mean", "sum")):
             rows[workers[0]] = rows.get(workers[0], 0) + chunk
         print(f"ORL 400 x {X.shape[1]}, WNMF(40, max_epochs={epochs}); 2 workers, chunks of {chunk} rows, "
               f"rows per worker {sorted(rows.values())}; single process vs data parallel (NMI: mean of 3 k-means runs)")
+        fit_data_parallel(model(0).set_params(max_epochs=1), Xd, client)  # compile on the workers
         for seed in seeds:
+            t0 = time.perf_counter()
             ref = model(seed).fit(X)
-            line = f"  seed {seed}: single error {ref.reconstruction_err_:.4f} NMI {nmi(ref.latents_):.4f}"
-            for combine in combines:
-                est = fit_data_parallel(model(seed), Xd, client, combine=combine).estimator
-                line += (f" | {combine}: error {est.reconstruction_err_:.4f} "
-                         f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f}")
+            line = (f"  seed {seed}: single error {ref.reconstruction_err_:.4f} NMI {nmi(ref.latents_):.4f} "
+                    f"({time.perf_counter() - t0:.1f} s)")
+            if reference_transform:
+                Z = ref.transform(X)
+                line += f" | single+transform: error {np.linalg.norm(X - ref.inverse_transform(Z)):.4f} NMI {nmi(Z):.4f}"
             print(line, flush=True)
+            for config in configs:
+                combine, sync, final, split = parse(config)
+                t0 = time.perf_counter()
+                est = fit_data_parallel(model(seed), Xd, client, combine=combine, sync_every=sync,
+                                        final_latents=final, split_batch=split).estimator  # fmt: skip
+                seconds = time.perf_counter() - t0
+                print(f"    {config:<22s} error {est.reconstruction_err_:.4f} "
+                      f"({100 * (est.reconstruction_err_ / ref.reconstruction_err_ - 1):+.2f} %) NMI {nmi(est.latents_):.4f} "
+                      f"({seconds:.1f} s)", flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["stream", "mu", "quality", "parallel"])
+    parser.add_argument("part", choices=["stream", "mu", "quality", "parallel", "parallel-speed"])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--m", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--configs", nargs="+", default=["sum:epoch:trained", "sum:epoch:transform"],
+                        help="parallel: combine:sync_every:final_latents[:split] of each data-parallel fit")
+    parser.add_argument("--syncs", nargs="+", default=["epoch"],
+                        help="parallel-speed: sync_every values to time ('epoch' or a number of steps)")
+    parser.add_argument("--reference-transform", action="store_true",
+                        help="parallel: also the single-process fit's latents re-solved by transform")
     args = parser.parse_args()
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     if args.part == "stream":
         bench_stream(args.n, args.m, args.chunk, args.repeats)
     elif args.part == "mu":
         bench_mu(args.n, args.m, args.chunk, args.repeats)
+    elif args.part == "parallel-speed":
+        bench_parallel_speed(args.n, args.m, args.chunk, args.repeats, args.syncs)
     elif args.part == "parallel":
-        bench_parallel(args.seeds)
+        bench_parallel(args.seeds, args.configs, reference_transform=args.reference_transform)
     else:
         bench_quality(args.seeds)
 

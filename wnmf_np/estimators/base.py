@@ -397,6 +397,10 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
     def _transform(self, X, mask):
         """:meth:`transform` without the thread limits (subclasses call it, not the public
         method, which scikit-learn's ``set_output`` may wrap)."""
+        return self._latents_of(self._transform_params(X, mask), self.final_eta_)
+
+    def _transform_params(self, X, mask) -> dict:
+        """The fitted shared parameters with the trained raw latents of X's rows (sample param)."""
         backend, data = self._prepare(X, mask, reset=False)
         rng = check_random_state_seed(self.random_state)
         sample = self.model_.sample_param
@@ -408,7 +412,7 @@ class BaseWNMF(ClassNamePrefixFeaturesOutMixin, CheckpointMixin, StreamingMixin,
                                     n_entries=data.n_observed, trainable=(sample,))  # fmt: skip
         ctx = FitContext(backend, data, self._model_for_transform(), config)
         train(ctx, params, ctx.new_state(params), rng)
-        return self._latents_of(params, self.final_eta_)
+        return params
 
     def inverse_transform(self, Z):
         """Reconstruct samples from latents Z (as returned by transform), (n, n_features)."""

@@ -103,7 +103,7 @@ class _DeferredInterrupt:
 
 
 def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Generator, *,
-          on_epoch: Callable[[TrainState], None] | None = None) -> TrainState:  # fmt: skip
+          on_epoch: Callable[[TrainState], None] | None = None, max_steps: int | None = None) -> TrainState:  # fmt: skip
     """Run epochs until ``max_epochs``, early stopping or a callback says stop.
 
     Parameters
@@ -120,6 +120,9 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
     on_epoch : callable(state), optional
         Called after every epoch's bookkeeping, before ``config.callback`` (the
         estimator's checkpoints).
+    max_steps : int, optional
+        Return once ``state.step`` reaches it, possibly inside an epoch (recorded in
+        ``state`` as after an interruption; data-parallel rounds of a few steps).
 
     Returns
     -------
@@ -150,7 +153,7 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
     inside_step = False
     with _DeferredInterrupt() as interrupts:
         try:
-            while state.epoch < config.max_epochs:
+            while state.epoch < config.max_epochs and (max_steps is None or state.step < max_steps):
                 refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
                 eta = config.eta_schedule(state.epoch)
                 if state.order is None:
@@ -172,6 +175,10 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
                     state.epoch_loss, state.step, state.epoch_steps = state.epoch_loss + value, state.step + 1, k + 1
                     inside_step = False
                     interrupts.check()
+                    if max_steps is not None and state.step >= max_steps:
+                        break
+                if state.epoch_steps < steps_per_epoch:  # stopped at max_steps inside the epoch
+                    break
                 epoch_loss = float(state.epoch_loss) / steps_per_epoch  # the one host sync per epoch
                 state.epoch, state.loss_curve, state.order, state.epoch_steps, state.epoch_loss, state.step_interrupted, state.eta = (
                     state.epoch + 1, [*state.loss_curve, epoch_loss], None, 0, 0.0, False, float(eta)
