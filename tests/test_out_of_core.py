@@ -208,3 +208,20 @@ def test_dask_distributed_local_cluster_serves_both_estimators():
     ref = MultiplicativeNMF(3, max_iter=20, tol=0, random_state=0, dtype="float64").fit(X)
     np.testing.assert_allclose(mu.components_, ref.components_, rtol=1e-10)
     assert wnmf.latents_.shape == (240, 3) and np.isfinite(wnmf.loss_curve_).all()
+
+
+@pytest.mark.parametrize("l2_mode", ["penalty", "objective"])
+def test_missing_entries_weigh_the_penalty_as_in_memory(tmp_path, l2_mode):
+    """Out of core the λ weights of the objective count the observed entries, as in memory
+    (they counted the NaN entries too): a memmap with NaN fits exactly like the array."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(size=(60, 9)).astype(np.float32)
+    X[rng.random(X.shape) < 0.3] = np.nan
+    np.save(tmp_path / "X.npy", X)
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    reader = OutOfCoreData(mm, resolve_backend("numpy"), np.float32, nan_policy="omit")
+    assert reader.n_observed == int((~np.isnan(X)).sum())
+    kw = dict(max_epochs=3, batch_size=16, nan_policy="omit", l2=0.05, l2_mode=l2_mode, random_state=0)
+    in_memory, streamed = WNMF(2, **kw).fit(X), WNMF(2, **kw).fit(mm)
+    np.testing.assert_array_equal(streamed.components_, in_memory.components_)
+    np.testing.assert_array_equal(streamed.latents_, in_memory.latents_)

@@ -229,6 +229,7 @@ class Scan(NamedTuple):
     has_missing: bool  # a NaN was seen (allowed by nan_policy="omit")
     mean: float  # of the observed (non-NaN) entries
     max_abs: float  # largest |entry| of the observed entries
+    n_observed: int  # entries that are not NaN
 
 
 def scan(reader: BlockReader, dtype, *, nan_policy: str = "raise", non_negative: bool = False, name: str = "X") -> Scan:
@@ -294,4 +295,4 @@ def _checked_scan(has_nan: bool, total: float, count: int, max_abs: float, dtype
         raise ValueError(f"{name} has no observed entry (everything is NaN).")
     if max_abs > np.finfo(dtype).max:
         raise ValueError(f"{name} has values beyond the range of {np.dtype(dtype).name}; rescale it or use dtype='float64'.")
-    return Scan(has_nan, total / count, max_abs)
+    return Scan(has_nan, total / count, max_abs, count)

@@ -172,13 +172,13 @@ class OutOfCoreData:
         self._next_group = {}  # group -> the group after it in the current epoch's order
         self.n_group_reads = 0  # groups read so far (a Dask group: one computation each)
         found = scan(self.reader, dtype, nan_policy=nan_policy, non_negative=non_negative, name=name)
-        self.has_missing, self._mean, self._max_abs = found
+        self.has_missing, self._mean, self._max_abs, self._n_observed = found
 
     @property
     def n_observed(self) -> int:
-        """n_samples · n_features: the count the λ weights of the objective forms use out
-        of core (missing entries included, as before the data source existed)."""
-        return int(self.shape[0]) * int(self.shape[1])
+        """Number of observed (non-NaN) entries, from the validation pass: the count the λ
+        weights of the objective forms use, as in memory."""
+        return self._n_observed
 
     def mean(self) -> float:
         """Mean of the observed entries (from the validation pass)."""
