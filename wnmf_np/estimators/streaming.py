@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..core.threads import limit_threads
 from ..core.validation import check_random_state_seed
 from ..training.driver import train
+from ..training.state import append_sample_rows
 
 
 class StreamingMixin:
@@ -68,13 +69,9 @@ class StreamingMixin:
             state.step, state.loss_curve = previous.step, list(previous.loss_curve)
         state = train(ctx, params, state, rng)
         if previous is not None:  # the new samples' latents and moments after the earlier ones
-            xp = backend.xp
-            old = backend.asarray(self.params_[sample])
-            params[sample] = xp.concatenate([old, params[sample]])
-            st_old, st_new = previous.opt[sample], state.opt[sample]
-            step = xp.concatenate([backend.asarray(st_old.step), st_new.step]) if self.h_update == "lazy" else st_new.step
-            state.opt[sample] = st_new._replace(step=step, m=xp.concatenate([backend.asarray(st_old.m), st_new.m]),
-                                                v=xp.concatenate([backend.asarray(st_old.v), st_new.v]))  # fmt: skip
+            params[sample], state.opt[sample] = append_sample_rows(
+                backend.xp, self.params_[sample], previous.opt[sample], params[sample], state.opt[sample]
+            )
             state.epoch = previous.epoch + 1
         # reconstruction_err_: on this call's samples, the last n_new latent rows
         self._store(ctx, params, state, error_latents=params[sample][-n_new:])

@@ -47,6 +47,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .state import append_sample_rows
+
 SYNC_EPOCH = "epoch"
 COMBINES = ("mean", "sum")
 FINAL_LATENTS = ("trained", "transform")
@@ -451,7 +453,6 @@ def _start_run(est, parts, rng, *, streaming, split_batch, shared=None, shared_o
 def _store(est, run, model, state, sample, H, H_opt, rng):
     """The fitted attributes on the estimator (as ``BaseWNMF._store`` sets them)."""
     from ..core.backend import resolve_backend
-    from ..metrics import negativity
 
     state.opt = {**run.shared_opt, sample: H_opt}
     state.eta = run.eta
@@ -460,7 +461,7 @@ def _store(est, run, model, state, sample, H, H_opt, rng):
     est.loss_curve_ = list(state.loss_curve)
     est._rng = rng
     est._set_derived(resolve_backend("numpy", np.zeros(1)))
-    est.negativity_ = {name: negativity(A) for name, A in est._factors().items()}
+    est._record_negativity()
 
 
 def _finish(est, run, model, state, rng, final_latents, H_before=None, H_opt_before=None):
@@ -472,7 +473,7 @@ def _finish(est, run, model, state, rng, final_latents, H_before=None, H_opt_bef
     H, H_opt = run.gathered_latents(n_samples)
     rng = run.final_rng(rng)
     if H_before is not None:
-        H, H_opt = _append_latents(H_before, H_opt_before, H, H_opt)
+        H, H_opt = append_sample_rows(np, H_before, H_opt_before, H, H_opt)
     _store(est, run, model, state, sample, H, H_opt, rng)
     if final_latents == "transform":
         run.solve_latents(est)
@@ -482,14 +483,6 @@ def _finish(est, run, model, state, rng, final_latents, H_before=None, H_opt_bef
     est.reconstruction_err_ = float(run.error())
     latents = run.parts.latents_array(run.records, run.shared, run.eta, est.latents_.shape[1], est.latents_.dtype)
     return DataParallelFit(est, latents)
-
-
-def _append_latents(H_old, opt_old, H_new, opt_new):
-    """The new samples' latents and moments after the earlier ones (as ``partial_fit``)."""
-    per_row = np.ndim(opt_new.step) > 0
-    step = np.concatenate([np.asarray(opt_old.step), opt_new.step]) if per_row else opt_new.step
-    opt = opt_new._replace(step=step, m=np.concatenate([opt_old.m, opt_new.m]), v=np.concatenate([opt_old.v, opt_new.v]))
-    return np.concatenate([H_old, H_new]), opt
 
 
 def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum", split_batch: bool = False,

@@ -111,3 +111,22 @@ def init_train_state(params: dict, trainable: tuple, sample_param: str, h_update
         per_row = name == sample_param and h_update == "lazy"
         opt[name] = init_state(params[name], per_row=per_row)
     return TrainState(opt=opt)
+
+
+def append_sample_rows(xp, H_old, opt_old, H_new, opt_new):
+    """``(H, opt)``: the latents and AdamW state of new samples after those of earlier ones
+    (``partial_fit``). Per-row step counts (lazy latents) are concatenated too; a dense
+    update's single count is the new one's.
+
+    Parameters
+    ----------
+    xp : array namespace of the result (numpy or cupy); the old rows may be on the host
+    H_old : array (n_old, ...), H_new : array (n_new, ...)
+    opt_old, opt_new : AdamWState of those latents
+    """
+    step = opt_new.step
+    if xp.ndim(step) > 0:
+        step = xp.concatenate([xp.asarray(opt_old.step), step])
+    opt = opt_new._replace(step=step, m=xp.concatenate([xp.asarray(opt_old.m), opt_new.m]),
+                           v=xp.concatenate([xp.asarray(opt_old.v), opt_new.v]))  # fmt: skip
+    return xp.concatenate([xp.asarray(H_old), H_new]), opt
