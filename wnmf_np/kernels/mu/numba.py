@@ -3,7 +3,10 @@
 Serial on purpose: numba's OpenMP workers spin after a parallel region and starve the
 OpenBLAS threads of the next GEMM, which made a parallel version 2× slower end to end
 on 2 cores. The wrappers pass scalars in the arrays' dtype, so float32 data stays in
-float32 arithmetic.
+float32 arithmetic. ``error_model="numpy"`` (a float division by zero gives inf/NaN, no
+exception; every divisor here is at least ``eps``) lets LLVM vectorise the loops that
+divide: the MU step over W at the ORL size took 0.82 ms with Python's error model and
+0.21 ms with it, bit for bit the same.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from . import MUKernels
 from .reference import beta_weights_reference
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _mu_step_numba(F, num, den, l1, l2, gamma, eps):  # pragma: no cover - compiled
     """One fused pass of :func:`.reference.mu_step_reference` over C-contiguous 2-D arrays."""
     n, k = F.shape
@@ -33,7 +36,7 @@ def _mu_step_numba(F, num, den, l1, l2, gamma, eps):  # pragma: no cover - compi
             F[i, j] = f if f > eps else eps
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _kl_ratio_numba(X, Y, eps):  # pragma: no cover - compiled
     """``Y ← X / max(Y, eps)`` in one pass."""
     n, m = X.shape
@@ -43,7 +46,7 @@ def _kl_ratio_numba(X, Y, eps):  # pragma: no cover - compiled
             Y[i, j] = X[i, j] / (y if y > eps else eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _beta_weights_numba(X, Y, P, beta, eps):  # pragma: no cover - compiled
     """``P ← max(Y, eps)^(β-1)`` and ``Y ← X ⊙ max(Y, eps)^(β-2)`` in one pass."""
     n, m = X.shape
@@ -56,7 +59,7 @@ def _beta_weights_numba(X, Y, P, beta, eps):  # pragma: no cover - compiled
             Y[i, j] = X[i, j] * (p / y)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _sparse_hwt_numba(indptr, indices, H, W, out):  # pragma: no cover - compiled
     """Dot products ``H[i] · W[j]`` (latents (n, r), basis (m, r)) at the stored entries of a CSR matrix."""
     n = indptr.shape[0] - 1
