@@ -1,6 +1,6 @@
 """wnmf_np against a faithful PyTorch-autograd implementation of the same WNMF training.
 
-    python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2] [--isolate]
+    python bench/bench_torch.py [--sizes orl mfeat imagenet] [--epochs 3] [--threads 2] [--isolate] [--rounds 5]
     python bench/bench_torch.py --model deconv [--epochs 2]     # DeconvWNMF vs conv_transpose2d
     python bench/bench_torch.py --model deconv --layout phase --rounds 3 --compare-layouts  # + A/B of the layout
 
@@ -249,7 +249,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model", choices=("shallow", "deconv"), default="shallow")
-    parser.add_argument("--rounds", type=int, default=1, help="deconv: repeat the whole comparison")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the whole comparison (sizes interleaved); >1 prints the median ratios")  # fmt: skip
     parser.add_argument("--layout", choices=("image", "phase"), default="image",
                         help="deconv: DeconvWNMF's train_layout (default: the library's, 'image')")  # fmt: skip
     parser.add_argument("--compare-layouts", action="store_true",
@@ -264,7 +265,7 @@ def main(argv=None):
 
     backend = "cupy" if args.device == "cuda" else "numpy"
     rows = []
-    for name in args.sizes:
+    for round_, name in [(k + 1, name) for k in range(args.rounds) for name in args.sizes]:
         m, n, r, b = SIZES[name]
         if name == "imagenet":
             n = args.imagenet_samples
@@ -280,17 +281,22 @@ def main(argv=None):
                                       threads=args.threads, **hp) or (None, None)  # fmt: skip
             t_dense, loss_dense = ours_epochs(X, h_update="dense", backend=backend, **hp)
             t_lazy, loss_lazy = ours_epochs(X, h_update="lazy", backend=backend, **hp)
-        row = dict(size=name, m=m, n=X.shape[0], r=r, b=b, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
+        row = dict(size=name, round=round_, m=m, n=X.shape[0], r=r, b=b, torch_s=t_torch, dense_s=t_dense, lazy_s=t_lazy,
                    ratio_dense=_ratio(t_dense, t_torch), ratio_lazy=_ratio(t_lazy, t_torch),
                    loss_torch=loss_torch, loss_dense=loss_dense, loss_lazy=loss_lazy)  # fmt: skip
         rows.append(row)
         print(row, flush=True)
-    print("\n| size (m × n, r, b) | PyTorch s/epoch | ours dense | ratio | ours lazy (default) | ratio |\n|---|---|---|---|---|---|")
+    print("\n| size (m × n, r, b) | round | PyTorch s/epoch | ours dense | ratio | ours lazy (default) | ratio |\n|---|---|---|---|---|---|---|")
     for w in rows:
         print(
-            f"| {w['size']} ({w['m']} × {w['n']}, {w['r']}, {w['b']}) | {_cell(w['torch_s'], '.4f')} | "
+            f"| {w['size']} ({w['m']} × {w['n']}, {w['r']}, {w['b']}) | {w['round']} | {_cell(w['torch_s'], '.4f')} | "
             f"{w['dense_s']:.4f} | {_cell(w['ratio_dense'], '.2f')} | {w['lazy_s']:.4f} | {_cell(w['ratio_lazy'], '.2f')} |"
         )
+    if args.rounds > 1 and all(w["torch_s"] is not None for w in rows):
+        for name in args.sizes:
+            mine = [w for w in rows if w["size"] == name]
+            med = {k: float(np.median([w[k] for w in mine])) for k in ("ratio_dense", "ratio_lazy")}
+            print(f"{name}: median over {len(mine)} rounds, ratio dense {med['ratio_dense']:.2f}, lazy {med['ratio_lazy']:.2f}")
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     (Path(args.out_dir) / f"torch_{args.device}.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
 

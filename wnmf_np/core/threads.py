@@ -125,7 +125,9 @@ class _LoadAwareBudget:
         self.ceiling = max(sizes) if sizes else _usable_cpus()
         self._numba_before = numba.get_num_threads()
         self._limiter = None
-        self.current = self.ceiling
+        self.current = self.ceiling  # the threads the fit may use now
+        self._applied = self.ceiling  # the pool size set on BLAS/OpenMP
+        self.hold_pools = False  # inside serial_blas: count the idle CPUs, leave the pools
         self._last = -float("inf")
 
     def refresh(self, force=False):
@@ -134,13 +136,18 @@ class _LoadAwareBudget:
             return
         self._last = now
         idle = idle_cpus()
-        want = self.ceiling if idle is None else min(self.ceiling, idle)
-        if want == self.current:
+        self.current = self.ceiling if idle is None else min(self.ceiling, idle)
+        if not self.hold_pools:
+            self.apply()
+
+    def apply(self):
+        """Size the BLAS/OpenMP pools to ``current``."""
+        if self.current == self._applied:
             return
         self._restore_blas()
-        if want < self.ceiling:
-            self._limiter = self._controller.limit(limits=want)
-        self.current = want
+        if self.current < self.ceiling:
+            self._limiter = self._controller.limit(limits=self.current)
+        self._applied = self.current
 
     def _restore_blas(self):
         if self._limiter is not None:
@@ -177,13 +184,14 @@ def limit_threads(n_threads):
 
     previous = numba.get_num_threads()
     outer, _active.budget = getattr(_active, "budget", None), None  # a fixed cap wins inside
+    outer_cap, _active.cap = getattr(_active, "cap", None), n_threads
     with threadpool_limits(limits=n_threads):
         numba.set_num_threads(min(n_threads, NUMBA_THREADS_IN_FITS))
         try:
             yield
         finally:
             numba.set_num_threads(previous)
-            _active.budget = outer
+            _active.budget, _active.cap = outer, outer_cap
 
 
 def refresh_threads():
@@ -197,3 +205,33 @@ def current_thread_limit() -> int | None:
     """The pool size the enclosing load-aware block chose (None outside one)."""
     budget = getattr(_active, "budget", None)
     return None if budget is None else budget.current
+
+
+def fit_thread_count() -> int:
+    """The threads the enclosing :func:`limit_threads` block lets a fit use now: the
+    load-aware budget's current size, the fixed ``n_threads``, or 1 outside any block."""
+    budget = getattr(_active, "budget", None)
+    if budget is not None:
+        return budget.current
+    cap = getattr(_active, "cap", None)
+    return 1 if cap is None else cap
+
+
+@contextmanager
+def serial_blas():
+    """BLAS at one thread inside the block, for callers that run BLAS from their own worker
+    threads (:mod:`wnmf_np.training.feature_blocks`): each worker's products then run on
+    its own core, and no BLAS pool spins beside the workers. A load-aware budget keeps
+    counting the idle CPUs (:func:`fit_thread_count`) and resizes the pools again afterwards.
+    """
+    budget = getattr(_active, "budget", None)
+    limiter = _controller().limit(limits=1, user_api="blas")
+    if budget is not None:
+        budget.hold_pools = True
+    try:
+        yield
+    finally:
+        limiter.restore_original_limits()
+        if budget is not None:
+            budget.hold_pools = False
+            budget.apply()

@@ -32,10 +32,16 @@ One step (samples as rows, see :mod:`wnmf_np.models.shallow`):
                                               mean over the true entries, or their sum
     grads = step.backward(G, cache)
     AdamW on every trainable full parameter, and on H[rows] (lazy) or all of H (dense)
+                                              (:mod:`wnmf_np.training.updates`)
+
+The shallow model on the CPU with the numba kernels runs the same step on blocks of
+features on the fit's threads instead (:mod:`wnmf_np.training.feature_blocks`; W's
+numbers bit for bit, the latents' gradient summed per block).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
@@ -47,11 +53,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.optim import AdamWConfig, AdamWState
-from ..core.regularization import OBJECTIVE_MODES, weights_of_optimizer
-from ..core.threads import refresh_threads
+from ..core.optim import AdamWConfig
+from ..core.regularization import weights_of_optimizer
+from ..core.threads import refresh_threads, serial_blas
 from ..models.layout import LossNormalisation
+from .feature_blocks import feature_blocked_step
 from .state import TrainConfig, TrainState
+from .updates import update_full, update_sample_rows
 
 if TYPE_CHECKING:
     from .context import FitContext
@@ -151,7 +159,8 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
     start = time.perf_counter()
     last_print = -math.inf
     inside_step = False
-    with _DeferredInterrupt() as interrupts:
+    blocked = feature_blocked_step(ctx, step_model, source, params, trainable)
+    with _DeferredInterrupt() as interrupts, _blocked_threads(blocked):
         try:
             while state.epoch < config.max_epochs and (max_steps is None or state.step < max_steps):
                 refresh_threads()  # follow the machine's load (n_threads=None), at most once a second
@@ -166,11 +175,18 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
                     rows = order[k * batch : (k + 1) * batch]
                     # this batch (out of core: read, or taken from the prefetch) and a prefetch of the next
                     nxt = host_order[(k + 1) * batch : (k + 2) * batch] if k + 1 < steps_per_epoch else None
-                    X_b, obs_b = source.take(rows, nxt, host_rows=host_order[k * batch : (k + 1) * batch])
+                    if blocked is not None and blocked.reads_rows:
+                        X_b = obs_b = None  # the blocked step reads the rows where they are
+                    else:
+                        X_b, obs_b = source.take(rows, nxt, host_rows=host_order[k * batch : (k + 1) * batch])
                     lr = opt_cfg.lr * config.lr_schedule(state.epoch if config.row_independent else state.step)
                     inside_step = True
-                    value = _step(step_model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable, xp,
-                                  normalisation)  # fmt: skip
+                    if blocked is not None:
+                        value = blocked.step(params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable,
+                                             normalisation)  # fmt: skip
+                    else:
+                        value = _step(step_model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trainable,
+                                      xp, normalisation)  # fmt: skip
                     # one statement: the counters of a finished step change together
                     state.epoch_loss, state.step, state.epoch_steps = state.epoch_loss + value, state.step + 1, k + 1
                     inside_step = False
@@ -215,6 +231,20 @@ def train(ctx: FitContext, params: dict, state: TrainState, rng: np.random.Gener
     return state
 
 
+@contextlib.contextmanager
+def _blocked_threads(blocked):
+    """While the feature-blocked step runs, BLAS on one thread (the step's own threads
+    share the cores) and its threads stopped afterwards; nothing for the generic step."""
+    if blocked is None:
+        yield
+        return
+    try:
+        with serial_blas():
+            yield
+    finally:
+        blocked.close()
+
+
 def _draw_order(state: TrainState, source, rng: np.random.Generator) -> None:
     """Draw the batch order of the next epoch into ``state.order``; an interruption during
     the draw leaves the generator as it was, so the state is still an epoch boundary."""
@@ -241,31 +271,12 @@ def _step(model, params, X_b, obs_b, rows, eta, lr, config, kernels, state, trai
     normalisation = LossNormalisation() if normalisation is None else normalisation
     value = normalisation.loss_grad_(kernels, config.loss, X_b, Y, obs_b, config.loss_reduction, config.row_independent)
     grads = model.backward(Y, cache, need=trainable, kernels=kernels)
-    o, l2 = config.optimizer, config.l2
     for name in trainable:
-        st: AdamWState = state.opt[name]
         g = xp.ascontiguousarray(grads[name])
-        if name != sample:
-            t = st.step + 1
-            kernels.adamw_(params[name], g, st.m, st.v, t, lr, o.beta1, o.beta2, o.eps, l2.weight_decay,
-                           l2.coefficient(name))  # fmt: skip
-            state.opt[name] = st._replace(step=t)
-            continue
-        lr_h = lr * config.latent_lr_factor
-        c = l2.sample_coefficient(len(rows), config.row_independent)
-        if config.h_update == "lazy":
-            kernels.adamw_rows_(params[name], g, rows, st.m, st.v, st.step, lr_h, o.beta1, o.beta2, o.eps,
-                                l2.weight_decay, c)  # fmt: skip
-            continue
-        # dense: what a framework optimizer over the whole H does; the objective forms
-        # penalise the batch rows only (their mini-batch estimate), "penalty" all rows
-        full = xp.zeros_like(params[name])
-        rows_only = l2.mode in OBJECTIVE_MODES
-        full[rows] = g + (2.0 * c) * params[name][rows] if rows_only and c else g
-        t = st.step + 1
-        kernels.adamw_(params[name], full, st.m, st.v, t, lr_h, o.beta1, o.beta2, o.eps, l2.weight_decay,
-                       0.0 if rows_only else c)  # fmt: skip
-        state.opt[name] = st._replace(step=t)
+        if name == model.sample_param:
+            update_sample_rows(params, name, g, rows, lr, config, kernels, state, xp)
+        else:
+            update_full(params, name, g, lr, config, kernels, state)
     return value
 
 

@@ -302,4 +302,115 @@ def leaky_grad_mul_(grad, param, eta):
     _leaky_grad_mul(_flat(grad, "grad"), _flat(param, "param"), param.dtype.type(eta), param.dtype.type(1.0))
 
 
+# ------------------------------------------------- the feature-blocked shallow step
+# Two kernels of :mod:`wnmf_np.training.feature_blocks`, which runs the shallow WNMF step
+# on blocks of W's rows (features) in worker threads: serial loops (each thread runs one),
+# the same per-element functions as above, so the numbers are those of the kernels above.
+
+
+@nb.njit(**_JIT)
+def _adamw_leaky(p, grad_act, m, v, act, eta, one, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps):
+    for i in range(p.size):
+        grad_act[i] *= one if p[i] >= 0 else eta  # the chain rule, as _leaky_grad_mul
+        _adamw_at(i, p, grad_act, m, v, decay, b1, one_b1, b2, one_b2, two_l2, step_size, inv_sqrt_bc2, eps)
+        x = p[i]
+        y = x * eta
+        act[i] = x if x > y else y  # φη of the updated entry, as _leaky_relu
+
+
+def adamw_leaky_(param, grad_act, m, v, act, eta, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """AdamW on ``param`` given dL/dφη(param), and φη of the updated parameter, in one pass.
+
+    In place, serial: ``grad_act`` ← its product with φη'(param) (the gradient w.r.t.
+    ``param``), then the AdamW step of :func:`adamw_` on ``param``, ``m``, ``v``, then
+    ``act`` ← φη(param). Bit for bit ``leaky_grad_mul_`` + ``adamw_`` + ``leaky_relu``.
+
+    Parameters
+    ----------
+    param, grad_act, m, v, act : C-contiguous arrays of one shape and float dtype
+    eta : float
+    step : int, the new step count t >= 1
+    lr, beta1, beta2, eps, weight_decay, l2_penalty : float, as :func:`adamw_`
+    """
+    c = param.dtype.type
+    _adamw_leaky(
+        _flat(param, "param"), _flat(grad_act, "grad_act"), _flat(m, "m"), _flat(v, "v"), _flat(act, "act"),
+        c(eta), c(1.0), c(1.0 - lr * weight_decay), c(beta1), c(1.0 - beta1), c(beta2), c(1.0 - beta2),
+        c(2.0 * l2_penalty), c(lr / (1.0 - beta1**step)), c(1.0 / math.sqrt(1.0 - beta2**step)), c(eps),
+    )  # fmt: skip
+
+
+def _loss_columns_loop(name: str):
+    """``Σ w f`` over a block of columns of some rows of X, overwriting the block's
+    reconstruction with dL/dY (a closure over the loss name, as :func:`_loss_loop`)."""
+
+    @nb.njit(**_JIT_REDUCE)
+    def loss_columns_loop(X, rows, start, Y, w2, use_w, inv_n, param, factor, rescale):
+        total = 0.0
+        k = Y.shape[1]
+        for i in range(Y.shape[0]):
+            x = X[rows[i], start : start + k]
+            y = Y[i]
+            w = w2[rows[i], start : start + k] if use_w else w2[0, 0:1]
+            for j in range(k):
+                if name == "l1":
+                    total += _l1_at(j, x, y, w, use_w, inv_n, param)
+                elif name == "l2":
+                    total += _l2_at(j, x, y, w, use_w, inv_n, param)
+                elif name == "huber":
+                    total += _huber_at(j, x, y, w, use_w, inv_n, param)
+                else:
+                    total += _kl_at(j, x, y, w, use_w, inv_n, param)
+                if rescale:  # the "sum" reduction and per-row means, as LossNormalisation's Y *= factor
+                    y[j] *= factor  # (in this loop: a second loop over the row made the kernel 40x slower)
+        return total
+
+    return loss_columns_loop
+
+
+_LOSS_COLUMNS_LOOPS = {name: _loss_columns_loop(name) for name in ("l1", "l2", "huber", "kl")}
+_DUMMY_MASK_2D = np.ones((1, 1), dtype=np.bool_)
+
+
+def loss_grad_columns_(name, X, start, Y, observed, param, inv_n, factor=None, rows=None):
+    """Loss of the columns ``start : start + k`` of a batch; ``Y`` (b, k) is overwritten with dL/dY.
+
+    Parameters
+    ----------
+    name : str, the loss
+    X : C-contiguous array of shape (n, n_features): the batch (b rows), or with ``rows``
+        any rows among which the batch's are (the whole data, read without a gathered copy)
+    start : int, the block's first column
+    Y : C-contiguous array of shape (b, k), the block's reconstruction
+    observed : C-contiguous bool array like X, or None
+    param : float, the loss parameter
+    inv_n : float, 1 / (the mean's denominator of the whole batch)
+    factor : float, optional
+        Multiplies the gradient afterwards (the "sum" reduction: the batch's observed
+        entries; per-row means: b), as :class:`wnmf_np.models.layout.LossNormalisation`.
+    rows : int array of shape (b,), optional
+        The batch's rows of X (default: X is the batch).
+
+    Returns
+    -------
+    float
+        ``Σ w f`` over the block, not divided by the denominator. The gradient is
+        ``w f' · inv_n (· factor)``, bit for bit what :func:`loss_grad_` gives these entries.
+    """
+    if not (X.flags.c_contiguous and Y.flags.c_contiguous):
+        raise ValueError("X and Y must be C-contiguous for the fused kernel.")
+    rows = np.arange(X.shape[0]) if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
+    if start < 0 or start + Y.shape[1] > X.shape[1] or Y.shape[0] != rows.shape[0]:
+        raise ValueError(f"a block of shape {Y.shape} at column {start} does not fit {rows.shape[0]} rows of {X.shape[1]} columns.")
+    kernel = _LOSS_COLUMNS_LOOPS.get(name)
+    if kernel is None:
+        raise ValueError(f"unknown loss {name!r}.")
+    use_w = observed is not None
+    w2 = np.ascontiguousarray(observed) if use_w else _DUMMY_MASK_2D
+    inv = X.dtype.type(inv_n) if name == "l1" else float(inv_n)  # as loss_grad_: L1 in X's precision
+    rescale = factor is not None
+    return kernel(X, rows, int(start), Y, w2, use_w, inv, float(param), Y.dtype.type(1.0 if factor is None else factor),
+                  rescale)  # fmt: skip
+
+
 KERNELS = KernelSet("numba", adamw_, adamw_rows_, loss_grad_, leaky_relu, leaky_grad_mul_)

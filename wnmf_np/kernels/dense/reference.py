@@ -35,4 +35,25 @@ def leaky_grad_mul_(grad, param, eta):
     grad *= leaky_relu_grad(param, eta)
 
 
+def adamw_leaky_(param, grad_act, m, v, act, eta, step, lr, beta1, beta2, eps, weight_decay, l2_penalty):
+    """The oracle of the numba ``adamw_leaky_``: the chain rule through φη, AdamW, then
+    ``act`` ← φη(param), as three separate steps."""
+    leaky_grad_mul_(grad_act, param, eta)
+    adamw_(param, grad_act, m, v, step, lr, beta1, beta2, eps, weight_decay, l2_penalty)
+    act[...] = leaky_relu(param, eta)
+
+
+def loss_grad_columns_(name, X, start, Y, observed, param, inv_n, factor=None, rows=None):
+    """The oracle of the numba ``loss_grad_columns_``: the reference loss of the block's
+    columns, rescaled from the block's own mean to ``inv_n``; returns ``Σ w f``."""
+    if rows is not None:
+        X, observed = X[rows], None if observed is None else observed[rows]
+    cols = slice(start, start + Y.shape[1])
+    obs = None if observed is None else observed[:, cols]
+    n_block = Y.size if obs is None else max(int(obs.sum()), 1)
+    value, grad = LOSSES[name](X[:, cols], Y, obs, param)
+    Y[...] = grad * (n_block * inv_n) * (1.0 if factor is None else factor)
+    return float(value) * n_block
+
+
 KERNELS = KernelSet("reference", adamw_, adamw_rows_, loss_grad_, leaky_relu, leaky_grad_mul_)
