@@ -207,12 +207,19 @@ def current_thread_limit() -> int | None:
     return None if budget is None else budget.current
 
 
-def fit_thread_count() -> int:
-    """The threads the enclosing :func:`limit_threads` block lets a fit use now: the
-    load-aware budget's current size, the fixed ``n_threads``, or 1 outside any block."""
+def fit_thread_cap() -> int:
+    """The most threads the enclosing :func:`limit_threads` block lets a fit use: the pool
+    size a load-aware block started from (BLAS's default, or what joblib gave its worker),
+    the fixed ``n_threads``, or 1 outside any block.
+
+    For a fit's own worker threads, which wait without spinning
+    (:mod:`wnmf_np.training.feature_blocks`): they need not shrink with the load as BLAS's
+    pools do. Beside two busy processes on the 2-core machine an ORL fit took 2.40× its
+    alone time with two such threads and 2.52× with one (docs/performance.md).
+    """
     budget = getattr(_active, "budget", None)
     if budget is not None:
-        return budget.current
+        return budget.ceiling
     cap = getattr(_active, "cap", None)
     return 1 if cap is None else cap
 
@@ -222,7 +229,7 @@ def serial_blas():
     """BLAS at one thread inside the block, for callers that run BLAS from their own worker
     threads (:mod:`wnmf_np.training.feature_blocks`): each worker's products then run on
     its own core, and no BLAS pool spins beside the workers. A load-aware budget keeps
-    counting the idle CPUs (:func:`fit_thread_count`) and resizes the pools again afterwards.
+    counting the idle CPUs and resizes the pools again afterwards.
     """
     budget = getattr(_active, "budget", None)
     limiter = _controller().limit(limits=1, user_api="blas")

@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..core.threads import fit_thread_count
+from ..core.threads import fit_thread_cap
 from ..models.shallow import ShallowModel
 from .data import InMemoryData
 from .updates import update_sample_rows
@@ -205,7 +205,7 @@ class FeatureBlockedStep:
     def _run(self, run_block) -> list:
         """``run_block(j)`` for every block, in turns on the fit's threads; results in block order."""
         n = len(self.blocks)
-        threads = max(1, min(fit_thread_count(), n))
+        threads = max(1, min(fit_thread_cap(), n))
         if threads == 1:
             return [run_block(j) for j in range(n)]
         if self._pool is None:
