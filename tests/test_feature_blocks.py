@@ -238,3 +238,14 @@ def test_the_blocked_step_needs_the_numba_kernels_and_the_shallow_model(X):
     assert feature_blocked_step(numba_ctx, ShallowModel(RANK), source, params, ("W", "H", "V")) is None
     fortran = dict(params, W=np.asfortranarray(params["W"]))
     assert feature_blocked_step(numba_ctx, ShallowModel(RANK), source, fortran, ("W", "H")) is None
+
+
+@pytest.mark.parametrize("n_threads,workers", [(1, 0), (2, 1)])
+def test_n_threads_bounds_the_blocked_steps_threads(X, n_threads, workers):
+    seen = []
+
+    def count_workers(epoch, info):
+        seen.append(len([t for t in threading.enumerate() if t.name.startswith("wnmf_np-blocks")]))
+
+    WNMF(RANK, n_threads=n_threads, callback=count_workers, **KW).fit(X)
+    assert seen and all(n == workers for n in seen)

@@ -19,6 +19,11 @@ Each kernel set provides the same in-place operations:
 ``leaky_grad_mul_(grad, param, eta)``
     grad ← grad ⊙ φη'(param), in place: the chain rule through the leaky ReLU.
 
+The numba module also has the two kernels of the CPU's feature-blocked shallow step
+(:mod:`wnmf_np.training.feature_blocks`), outside the set: ``adamw_leaky_`` (φη′, AdamW
+and φη of the result in one pass) and ``loss_grad_columns_`` (the loss of a block of a
+batch's columns, reading the batch's rows in place); their oracles are in ``reference``.
+
 Implementations (registered in :mod:`wnmf_np.kernels.registry` under the family
 ``"dense"``): ``reference`` (plain array code over any namespace, the test oracle),
 ``numba`` (CPU), ``cupy`` (GPU, built on first use). Importing this package imports none.
