@@ -37,7 +37,6 @@ reference kernels, small W) takes the generic step.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -112,6 +111,7 @@ class FeatureBlockedStep:
         self._act = None  # φη(W), (n_features, r)
         self._act_eta = None
         self._pool = None
+        self._pool_size = 0
 
     @property
     def reads_rows(self) -> bool:
@@ -208,8 +208,10 @@ class FeatureBlockedStep:
         threads = max(1, min(fit_thread_cap(), n))
         if threads == 1:
             return [run_block(j) for j in range(n)]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="wnmf_np-blocks")
+        if self._pool is None or self._pool_size != threads - 1:  # the fit's thread cap rarely changes
+            self.close()
+            self._pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="wnmf_np-blocks")
+            self._pool_size = threads - 1
         turns = [range(k, n, threads) for k in range(threads)]
         futures = [self._pool.submit(lambda js: [run_block(j) for j in js], js) for js in turns[1:]]
         mine = [run_block(j) for j in turns[0]]
