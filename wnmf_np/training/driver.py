@@ -35,8 +35,8 @@ One step (samples as rows, see :mod:`wnmf_np.models.shallow`):
                                               (:mod:`wnmf_np.training.updates`)
 
 The shallow model on the CPU with the numba kernels runs the same step on blocks of
-features on the fit's threads instead (:mod:`wnmf_np.training.feature_blocks`; W's
-numbers bit for bit, the latents' gradient summed per block).
+features on the fit's threads instead (:mod:`wnmf_np.training.feature_blocks`: the same
+updates, the products per block, so the numbers differ in the last bits).
 """
 
 from __future__ import annotations

@@ -21,13 +21,15 @@ block F of features (rows of W, columns of X):
 then dL/dA = Σ_F P_F (in block order), dL/dH_b = dL/dA ⊙ φη'(H_b), and H's update as in
 the generic step (:mod:`wnmf_np.training.updates`).
 
-Numbers. dL/dW, W's update and φη(W) are bit for bit the generic step's (the products of
-a block are columns of the whole products, and the kernels reuse the generic kernels'
-per-entry code). dL/dA is a sum of per-block products, a different rounding from one
-product over all features, so H's updates differ in the last bits and a fit takes a
-slightly different path, as with another BLAS; the loss value is summed per block. The
-blocks depend on W's shape and dtype only, never on the thread count, so a fit gives the
-same numbers on any number of threads.
+Numbers. The kernels give bit for bit what the generic kernels give the same entries
+(the loss's gradient, φη′, AdamW, φη), but the products are computed per block: BLAS
+rounds a block's columns of A B_Fᵀ and its rows of Gᵀ A differently from the same entries
+of the whole products (as it does on another number of threads), and dL/dA is a sum of
+per-block products. A fit therefore takes a path that differs from the generic step's in
+the last bits (within 2e-4 on the factors after a few epochs, ``tests/test_feature_blocks.py``),
+and the loss value is summed per block. The blocks depend on W's shape and dtype only and
+each block's products run on one BLAS thread, so a fit gives bit for bit the same numbers
+on any number of threads.
 
 Used by the driver for the shallow model on the NumPy backend with the numba kernels when
 W makes at least two blocks; everything else (deep and deconvolutional models, CuPy, the
