@@ -19,6 +19,7 @@ larger).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import NamedTuple
 
@@ -140,6 +141,89 @@ def is_out_of_core(X) -> bool:
         return False
     module = type(X).__module__.split(".")[0]
     return module in ("h5py", "zarr", "dask")
+
+
+def client_of(source):
+    """The ``distributed.Client`` that would compute the Dask array ``source`` now, or None
+    (a local scheduler, or ``distributed`` not installed)."""
+    try:
+        import dask
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is optional
+        return None
+    scheduler = dask.base.get_scheduler(collections=[source])
+    owner = getattr(scheduler, "__self__", None)
+    return owner if isinstance(owner, Client) else None
+
+
+class ClusterGroups:
+    """Row ranges ("groups") of a Dask array on a ``dask.distributed`` cluster, computed
+    on the workers ahead of their transfer to the driver.
+
+    A group's result stays on the workers from :meth:`submit` until :meth:`fetch`
+    transfers it (so a group can be in flight on the cluster without using the driver's
+    memory). When the array is persisted with one column chunk and a group is a run of
+    its row chunks, the chunks' own futures are gathered: no computation and no
+    scheduling at all (the usual case: ``client.persist(X)``). Otherwise the group's
+    slice is computed with ``client.compute``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    source : dask array of shape (n, m)
+    groups : list of (start, stop)
+        Row ranges, each a run of whole row chunks of ``source``.
+    """
+
+    def __init__(self, client, source, groups):
+        self.client = client
+        self.source = source
+        self.groups = groups
+        self._chunks = _persisted_row_chunks(client, source)
+        bounds = np.concatenate([[0], np.cumsum(source.chunks[0])])
+        self._chunk_range = [(int(np.searchsorted(bounds, a)), int(np.searchsorted(bounds, b))) for a, b in groups]
+        self._submitted = {}  # group -> list of futures (its chunks, or its one computed slice)
+        self._lock = threading.Lock()  # the read-ahead thread and the driver both submit
+
+    @property
+    def persisted(self) -> bool:
+        """True when groups are gathered from the persisted chunks (no computation)."""
+        return self._chunks is not None
+
+    def submit(self, g: int) -> None:
+        """Start computing group ``g`` on the workers (nothing to do when persisted)."""
+        with self._lock:
+            if g in self._submitted:
+                return
+            if self._chunks is not None:
+                first, last = self._chunk_range[g]
+                self._submitted[g] = self._chunks[first:last]
+            else:
+                start, stop = self.groups[g]
+                self._submitted[g] = [self.client.compute(self.source[start:stop])]
+
+    def fetch(self, g: int) -> np.ndarray:
+        """Group ``g`` on the host (rows ``groups[g]``, the stored dtype): its parts are
+        transferred and, when there are several chunks, concatenated."""
+        self.submit(g)
+        with self._lock:
+            futures = self._submitted.pop(g)  # a computed slice is released after its transfer
+        parts = self.client.gather(futures)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _persisted_row_chunks(client, source):
+    """The futures (held by ``client``) of the row chunks of a persisted Dask array with
+    one column chunk, in row order; None for any other array."""
+    from distributed import futures_of
+
+    if len(source.numblocks) != 2 or source.numblocks[1] != 1:
+        return None
+    futures = {f.key: f for f in futures_of(source) if f.client is client}
+    keys = [row[0] for row in source.__dask_keys__()]
+    if not all(k in futures for k in keys):
+        return None
+    return [futures[k] for k in keys]
 
 
 def _computed(block):
