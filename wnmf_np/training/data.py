@@ -42,6 +42,7 @@ worker, which is only read).
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -185,6 +186,7 @@ class OutOfCoreData:
         bounds = self.reader.chunk_bounds(itemsize)
         self.groups = chunk_groups(bounds, self.shape[1] * itemsize, self.reader.chunk_budget)
         self._starts = np.array([g[0] for g in self.groups])
+        self._start_list = self._starts.tolist()  # (bisect: faster than NumPy for one row)
         self.nan_policy = nan_policy
         self._pool = None  # the read-ahead thread, started with the first read-ahead
         self._loaded = {}  # group index -> (X block, observed block or None) on the host
@@ -282,15 +284,32 @@ class OutOfCoreData:
         mask, cut from their chunk groups; when the batch lies in one group, the group
         after it (in this epoch's order, else the group of ``next_rows``) is read ahead."""
         host_rows = np.asarray(self.backend.to_numpy(rows if host_rows is None else host_rows))
-        which = np.searchsorted(self._starts, host_rows, side="right") - 1
-        needed = np.unique(which)
-        for g in list(self._loaded):  # keep only the groups this batch needs (memory budget)
-            if g not in needed:
-                del self._loaded[g]
-        X_b, obs_b = self._gather(host_rows, which, needed)
-        if needed.size == 1:
-            self._read_after(int(needed[0]), next_rows)
+        g = self._group_of(host_rows)
+        if g is not None:  # the usual batch: one fancy index into its group
+            self._keep_only((g,))
+            block, observed = self._group(g)
+            local = host_rows - self.groups[g][0]
+            X_b, obs_b = block[local], None if observed is None else observed[local]
+            self._read_after(g, next_rows)
+        else:
+            which = np.searchsorted(self._starts, host_rows, side="right") - 1
+            needed = np.unique(which).tolist()
+            self._keep_only(needed)
+            X_b, obs_b = self._gather(host_rows, which, needed)
         return self.backend.asarray(X_b), None if obs_b is None else self.backend.asarray(obs_b)
+
+    def _group_of(self, host_rows: np.ndarray) -> int | None:
+        """The group holding all of ``host_rows``, or None when they span several (or none)."""
+        if host_rows.size == 0:
+            return None
+        g = bisect.bisect_right(self._start_list, int(host_rows[0])) - 1
+        start, stop = self.groups[g]
+        return g if start <= host_rows.min() and host_rows.max() < stop else None
+
+    def _keep_only(self, groups) -> None:
+        """Drop the loaded groups not in ``groups`` (the memory budget: only what a batch needs)."""
+        for g in [k for k in self._loaded if k not in groups]:
+            del self._loaded[g]
 
     def _read_after(self, g: int, next_rows) -> None:
         """Read ahead the group after ``g``: the next in this epoch's order, after the
@@ -305,13 +324,9 @@ class OutOfCoreData:
         if nxt is not None and nxt != g:
             self._read_ahead(nxt, then)
 
-    def _gather(self, host_rows: np.ndarray, which: np.ndarray, needed: np.ndarray):
-        """Rows ``host_rows`` (of groups ``which``; ``needed``: those groups, sorted) as new
-        host arrays (X block, observed block or None)."""
-        if needed.size == 1:  # the usual batch: one fancy index into its group
-            block, observed = self._group(int(needed[0]))
-            local = host_rows - self.groups[int(needed[0])][0]
-            return block[local], None if observed is None else observed[local]
+    def _gather(self, host_rows: np.ndarray, which: np.ndarray, needed: list):
+        """Rows ``host_rows`` of several groups (``which``: the group of each row;
+        ``needed``: those groups, sorted) as new host arrays (X block, observed block or None)."""
         X_b = np.empty((host_rows.size, self.shape[1]), dtype=self.dtype)
         obs_b = np.empty(X_b.shape, dtype=bool) if self.has_missing else None
         for g in needed:
