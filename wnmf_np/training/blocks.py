@@ -165,7 +165,9 @@ class ClusterGroups:
     memory). When the array is persisted with one column chunk and a group is a run of
     its row chunks, the chunks' own futures are gathered: no computation and no
     scheduling at all (the usual case: ``client.persist(X)``). Otherwise the group's
-    slice is computed with ``client.compute``.
+    slice is computed with ``client.compute``. Results are gathered directly from the
+    workers (``direct=True``) unless the client was made with ``direct_to_workers=False``
+    (a driver that reaches only the scheduler).
 
     Parameters
     ----------
@@ -208,7 +210,9 @@ class ClusterGroups:
         self.submit(g)
         with self._lock:
             futures = self._submitted.pop(g)  # a computed slice is released after its transfer
-        parts = self.client.gather(futures)
+        # straight from the workers (not relayed by the scheduler), unless the client says otherwise
+        direct = True if self.client.direct_to_workers is None else self.client.direct_to_workers
+        parts = self.client.gather(futures, direct=direct)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
