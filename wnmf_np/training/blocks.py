@@ -15,6 +15,12 @@ budget* each, so that the group trained on and the group prefetched fit in the b
 together (:func:`chunk_groups`). A Dask group is one computation. The budget is chosen
 with :func:`stream` (default: :data:`CHUNK_BUDGET`, raised to two chunks where a chunk is
 larger).
+
+On a ``dask.distributed`` cluster (:class:`ClusterGroups`) a persisted array's groups are
+gathered from its chunks' futures (no computation); for a lazy array the group after
+the one read ahead is computed on the workers ahead of time, so two groups are in flight
+there. Both stay on the workers until transferred: the driver still holds at most two
+groups, and the budget rule is the same.
 """
 
 from __future__ import annotations
@@ -66,9 +72,11 @@ def stream(X, chunk_budget=None) -> Streamed:
     ----------
     X : np.memmap, h5py.Dataset, zarr.Array or dask array of shape (n_samples, n_features)
     chunk_budget : int, optional
-        Bytes (in the working dtype) of the data a fit holds at once: the chunk group it
-        trains on plus the one read ahead, so a group is at most ``chunk_budget // 2``.
-        Must hold two storage chunks. Default :data:`CHUNK_BUDGET` (or two chunks).
+        Bytes (in the working dtype) of the data a fit holds at once on the driver: the
+        chunk group it trains on plus the one read ahead, so a group is at most
+        ``chunk_budget // 2``. Must hold two storage chunks. Default :data:`CHUNK_BUDGET`
+        (or two chunks). On a cluster a third group may be computed ahead on the workers
+        (lazy arrays only); it is not in the driver's memory and not in the budget.
 
     Returns
     -------
