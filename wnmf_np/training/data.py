@@ -26,18 +26,21 @@ that order, the order of the rows inside the group (``rng.permutation(group size
 batches are consecutive slices of that sequence, so a batch touches at most two groups and
 every row is visited once per epoch. A group is read whole (a Dask group: one
 computation), its batches are cut from the copy on the host, and the next group of the
-epoch is read in the background thread while this one is trained on. With a single group
-(data within half the budget) the order is ``rng.permutation(n_samples)``, the in-memory
-order, and the group stays loaded across epochs.
+epoch is read in the background thread while this one is trained on; during the epoch's
+last group, the next epoch's first group (predicted from a copy of the generator, see
+:func:`_next_first_group`; a wrong guess costs a read, never a wrong batch). With a
+single group (data within half the budget) the order is ``rng.permutation(n_samples)``,
+the in-memory order, and the group stays loaded across epochs. The full-data passes
+(:meth:`OutOfCoreData.row_blocks`) read the next group ahead too.
 
-On a ``dask.distributed`` cluster a read is two parts: the group's computation on the
-workers (scheduling, and for lazy storage the reading) and the transfer of its result to
-the driver. The computation of the group *after* the one read ahead is submitted
-(``client.compute``) when that read-ahead starts, so two groups are in flight on the
-cluster while the driver holds at most two (the one trained on and the one arriving):
-the driver's memory bound is unchanged. A group that comes from the cluster is not
-copied again on the host (it is a fresh array, or a persisted chunk of an in-process
-worker, which is only read).
+On a ``dask.distributed`` cluster (:class:`wnmf_np.training.blocks.ClusterGroups`) a
+persisted array's groups are gathered from its chunks' futures, straight from the
+workers; a lazy array's group is computed there (``client.compute``), the group *after*
+the one read ahead submitted when that read-ahead starts, so two groups are in flight on
+the cluster. The driver holds at most two groups (the one trained on and the one
+arriving) either way: the memory bound is unchanged. A group that comes from the cluster
+is not copied again on the host (it is a fresh array, or a persisted chunk of an
+in-process worker, which is only read).
 """
 
 from __future__ import annotations
