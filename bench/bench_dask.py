@@ -18,8 +18,8 @@ against the full shuffle (in memory), a few seeds. ``parallel``: ORL error and N
 data-parallel WNMF on a 2-worker ``LocalCluster`` (``fit_data_parallel``, each of
 ``--configs`` "combine:sync_every:final_latents[:split]", split: ``split_batch=True``) against the single-process fit, same
 seeds (not a timing). ``parallel-speed``: samples per second of ``fit_data_parallel`` on
-1 and 2 process workers (each ``--syncs`` interval) against the in-memory fit, the data
-of ``stream``.
+1 and 2 process workers (each ``--syncs`` interval, ``:split`` for ``split_batch=True``)
+against the in-memory fit, the data of ``stream``.
 """
 
 from __future__ import annotations
@@ -185,10 +185,12 @@ def bench_parallel_speed(n, m, chunk, repeats, syncs=("epoch",), epochs=5, rank=
     def in_memory(callback):
         return model(callback).fit(X)
 
-    def parallel(client, Xd, sync):
-        return lambda callback: fit_data_parallel(model(callback), Xd, client, sync_every=sync).estimator
+    def parallel(client, Xd, sync):  # sync: "epoch" or a number of steps, ":split" for split_batch=True
+        every, *split = sync.split(":")
+        every = every if every == "epoch" else int(every)
+        return lambda callback: fit_data_parallel(model(callback), Xd, client, sync_every=every,
+                                                  split_batch=split == ["split"]).estimator  # fmt: skip
 
-    syncs = [s if s == "epoch" else int(s) for s in syncs]
     in_memory(None)  # compile outside the timings
     clusters, persisted = {}, {}
     for w in (1, 2):
@@ -289,7 +291,7 @@ def main():
     parser.add_argument("--configs", nargs="+", default=["sum:epoch:trained", "sum:epoch:transform"],
                         help="parallel: combine:sync_every:final_latents[:split] of each data-parallel fit")
     parser.add_argument("--syncs", nargs="+", default=["epoch"],
-                        help="parallel-speed: sync_every values to time ('epoch' or a number of steps)")
+                        help="parallel-speed: sync_every values to time ('epoch' or a number of steps, ':split' for split_batch)")
     parser.add_argument("--reference-transform", action="store_true",
                         help="parallel: also the single-process fit's latents re-solved by transform")
     args = parser.parse_args()

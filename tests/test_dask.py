@@ -199,3 +199,25 @@ def test_batches_of_any_order_equal_the_rows_and_hold_at_most_two_groups():
         for rows, X_b, _ in src.row_blocks(64):
             np.testing.assert_array_equal(X_b, np.nan_to_num(X[rows]))
             assert len(src._loaded) <= 2
+
+
+def test_persisted_groups_on_a_cluster_are_gathered_without_computing_and_fit_bit_for_bit(client, monkeypatch):
+    X = _low_rank(400, 12)
+    budget = 2 * 100 * 12 * 4  # groups of two chunks of 50 rows
+    lazy = da.from_array(X, chunks=(50, 12))
+    persisted = client.persist(lazy)
+    distributed.wait(persisted)
+    numpy = resolve_backend("numpy")
+    assert OutOfCoreData(stream(persisted, chunk_budget=budget), numpy, np.float32)._cluster.persisted
+    assert not OutOfCoreData(stream(lazy, chunk_budget=budget), numpy, np.float32)._cluster.persisted
+    with dask.config.set(scheduler="threads"):
+        threaded = WNMF(3, max_epochs=3, **KW).fit(stream(lazy, chunk_budget=budget))
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("a persisted group was computed")
+
+    monkeypatch.setattr(client, "compute", no_compute)  # the groups come from the chunks' own futures
+    on_cluster = WNMF(3, max_epochs=3, **KW).fit(stream(persisted, chunk_budget=budget))
+    np.testing.assert_array_equal(on_cluster.components_, threaded.components_)
+    np.testing.assert_array_equal(on_cluster.latents_, threaded.latents_)
+    assert on_cluster.reconstruction_err_ == threaded.reconstruction_err_

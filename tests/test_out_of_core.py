@@ -10,7 +10,7 @@ from wnmf_np import WNMF
 from wnmf_np.core.backend import resolve_backend
 from wnmf_np.mu.chunked import ChunkedMatrix
 from wnmf_np.training.blocks import BlockReader, stream
-from wnmf_np.training.data import OutOfCoreData, is_out_of_core
+from wnmf_np.training.data import OutOfCoreData, _next_first_group, is_out_of_core
 
 
 def _memmap(tmp_path, n, m, rank=4, seed=0, dtype=np.float32):
@@ -225,3 +225,31 @@ def test_missing_entries_weigh_the_penalty_as_in_memory(tmp_path, l2_mode):
     in_memory, streamed = WNMF(2, **kw).fit(X), WNMF(2, **kw).fit(mm)
     np.testing.assert_array_equal(streamed.components_, in_memory.components_)
     np.testing.assert_array_equal(streamed.latents_, in_memory.latents_)
+
+
+def test_the_next_epochs_first_group_is_read_ahead_and_a_wrong_guess_stays_exact(tmp_path):
+    X = _memmap(tmp_path, 1000, 10)
+    dense = np.asarray(X)
+    src = OutOfCoreData(stream(X, chunk_budget=200 * 10 * 4), resolve_backend("numpy"), np.float32)  # 10 groups
+    rng = np.random.default_rng(0)
+
+    def run_epoch():
+        order = src.permutation(rng)
+        for k in range(0, 1000, 50):
+            X_b, _ = src.take(order[k : k + 50], order[k + 50 : k + 100])
+            np.testing.assert_array_equal(X_b, dense[order[k : k + 50]])
+            assert len(src._loaded) <= 2
+        return order
+
+    run_epoch()
+    for _ in range(4):  # during each epoch's last group, the next epoch's first is on its way
+        ahead = src._pending[0] if src._pending is not None else None
+        loaded = set(src._loaded)
+        first = int(run_epoch()[0] // 100)
+        assert first == ahead or (ahead is None and first in loaded)
+    # draws the guess does not know of (until it is wrong): the read-ahead is wasted, the batches still exact
+    ahead = src._pending[0] if src._pending is not None else None
+    rng.random()
+    while _next_first_group(rng, 10) == ahead:
+        rng.random()
+    assert int(run_epoch()[0] // 100) != ahead

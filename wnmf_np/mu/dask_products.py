@@ -18,18 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..training.blocks import client_of
 
-def client_of(source):
-    """The ``distributed.Client`` that would compute the Dask array ``source``, or None
-    (a local scheduler, or ``distributed`` not installed)."""
-    try:
-        import dask
-        from distributed import Client
-    except ImportError:  # pragma: no cover - distributed is optional
-        return None
-    scheduler = dask.base.get_scheduler(collections=[source])
-    owner = getattr(scheduler, "__self__", None)
-    return owner if isinstance(owner, Client) else None
+__all__ = ["ClusterRows", "client_of"]
 
 
 def _matmul(a, b):

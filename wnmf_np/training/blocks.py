@@ -15,10 +15,17 @@ budget* each, so that the group trained on and the group prefetched fit in the b
 together (:func:`chunk_groups`). A Dask group is one computation. The budget is chosen
 with :func:`stream` (default: :data:`CHUNK_BUDGET`, raised to two chunks where a chunk is
 larger).
+
+On a ``dask.distributed`` cluster (:class:`ClusterGroups`) a persisted array's groups are
+gathered from its chunks' futures (no computation); for a lazy array the group after
+the one read ahead is computed on the workers ahead of time, so two groups are in flight
+there. Both stay on the workers until transferred: the driver still holds at most two
+groups, and the budget rule is the same.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import NamedTuple
 
@@ -65,9 +72,11 @@ def stream(X, chunk_budget=None) -> Streamed:
     ----------
     X : np.memmap, h5py.Dataset, zarr.Array or dask array of shape (n_samples, n_features)
     chunk_budget : int, optional
-        Bytes (in the working dtype) of the data a fit holds at once: the chunk group it
-        trains on plus the one read ahead, so a group is at most ``chunk_budget // 2``.
-        Must hold two storage chunks. Default :data:`CHUNK_BUDGET` (or two chunks).
+        Bytes (in the working dtype) of the data a fit holds at once on the driver: the
+        chunk group it trains on plus the one read ahead, so a group is at most
+        ``chunk_budget // 2``. Must hold two storage chunks. Default :data:`CHUNK_BUDGET`
+        (or two chunks). On a cluster a third group may be computed ahead on the workers
+        (lazy arrays only); it is not in the driver's memory and not in the budget.
 
     Returns
     -------
@@ -140,6 +149,93 @@ def is_out_of_core(X) -> bool:
         return False
     module = type(X).__module__.split(".")[0]
     return module in ("h5py", "zarr", "dask")
+
+
+def client_of(source):
+    """The ``distributed.Client`` that would compute the Dask array ``source`` now, or None
+    (a local scheduler, or ``distributed`` not installed)."""
+    try:
+        import dask
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is optional
+        return None
+    scheduler = dask.base.get_scheduler(collections=[source])
+    owner = getattr(scheduler, "__self__", None)
+    return owner if isinstance(owner, Client) else None
+
+
+class ClusterGroups:
+    """Row ranges ("groups") of a Dask array on a ``dask.distributed`` cluster, computed
+    on the workers ahead of their transfer to the driver.
+
+    A group's result stays on the workers from :meth:`submit` until :meth:`fetch`
+    transfers it (so a group can be in flight on the cluster without using the driver's
+    memory). When the array is persisted with one column chunk and a group is a run of
+    its row chunks, the chunks' own futures are gathered: no computation and no
+    scheduling at all (the usual case: ``client.persist(X)``). Otherwise the group's
+    slice is computed with ``client.compute``. Results are gathered directly from the
+    workers (``direct=True``) unless the client was made with ``direct_to_workers=False``
+    (a driver that reaches only the scheduler).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    source : dask array of shape (n, m)
+    groups : list of (start, stop)
+        Row ranges, each a run of whole row chunks of ``source``.
+    """
+
+    def __init__(self, client, source, groups):
+        self.client = client
+        self.source = source
+        self.groups = groups
+        self._chunks = _persisted_row_chunks(client, source)
+        bounds = np.concatenate([[0], np.cumsum(source.chunks[0])])
+        self._chunk_range = [(int(np.searchsorted(bounds, a)), int(np.searchsorted(bounds, b))) for a, b in groups]
+        self._submitted = {}  # group -> list of futures (its chunks, or its one computed slice)
+        self._lock = threading.Lock()  # the read-ahead thread and the driver both submit
+
+    @property
+    def persisted(self) -> bool:
+        """True when groups are gathered from the persisted chunks (no computation)."""
+        return self._chunks is not None
+
+    def submit(self, g: int) -> None:
+        """Start computing group ``g`` on the workers (nothing to do when persisted)."""
+        with self._lock:
+            if g in self._submitted:
+                return
+            if self._chunks is not None:
+                first, last = self._chunk_range[g]
+                self._submitted[g] = self._chunks[first:last]
+            else:
+                start, stop = self.groups[g]
+                self._submitted[g] = [self.client.compute(self.source[start:stop])]
+
+    def fetch(self, g: int) -> np.ndarray:
+        """Group ``g`` on the host (rows ``groups[g]``, the stored dtype): its parts are
+        transferred and, when there are several chunks, concatenated."""
+        self.submit(g)
+        with self._lock:
+            futures = self._submitted.pop(g)  # a computed slice is released after its transfer
+        # straight from the workers (not relayed by the scheduler), unless the client says otherwise
+        direct = True if self.client.direct_to_workers is None else self.client.direct_to_workers
+        parts = self.client.gather(futures, direct=direct)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _persisted_row_chunks(client, source):
+    """The futures (held by ``client``) of the row chunks of a persisted Dask array with
+    one column chunk, in row order; None for any other array."""
+    from distributed import futures_of
+
+    if len(source.numblocks) != 2 or source.numblocks[1] != 1:
+        return None
+    futures = {f.key: f for f in futures_of(source) if f.client is client}
+    keys = [row[0] for row in source.__dask_keys__()]
+    if not all(k in futures for k in keys):
+        return None
+    return [futures[k] for k in keys]
 
 
 def _computed(block):

@@ -485,7 +485,7 @@ def _finish(est, run, model, state, rng, final_latents, H_before=None, H_opt_bef
     return DataParallelFit(est, latents)
 
 
-def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum", split_batch: bool = False,
+def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum", split_batch: bool = True,
                       final_latents: str = "trained") -> DataParallelFit:  # fmt: skip
     """Fit ``estimator`` to the Dask array ``X`` on the workers that hold its chunks.
 
@@ -502,10 +502,13 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
     combine : {"sum", "mean"}, default "sum"
         How the partitions' W are combined: the start plus every partition's change, or
         their row-weighted mean (see the module docstring).
-    split_batch : bool, default False
+    split_batch : bool, default True
         Give each partition its share of ``batch_size`` by rows (e.g. 32 each of 64 on two
         workers) instead of the whole: with ``sync_every=1`` and ``combine="mean"`` a round
-        is then one step on one batch of the estimator's size, as in one process.
+        is then one step on one batch of the estimator's size, as in one process. The
+        default since it lowered the error of the per-epoch sync in every seed measured
+        (ORL, 2 workers, 5 seeds: +3.9 % to +1.8 % over one process) at no cost in speed
+        (docs/large_data.md); False: every partition uses the whole ``batch_size``.
     final_latents : {"trained", "transform"}, default "trained"
         The latents kept: as trained, or solved against the final W as ``transform``
         solves them (``max_epochs`` latent-only epochs; latents and W then match).
@@ -545,7 +548,7 @@ def fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str 
 
 
 def partial_fit_data_parallel(estimator, X, client, *, sync_every="epoch", combine: str = "sum",
-                              split_batch: bool = False) -> DataParallelFit:  # fmt: skip
+                              split_batch: bool = True) -> DataParallelFit:  # fmt: skip
     """``estimator.partial_fit(X)`` on the workers that hold the chunks of the Dask array ``X``.
 
     As :meth:`~wnmf_np.estimators.streaming.StreamingMixin.partial_fit`: the new samples
