@@ -107,6 +107,9 @@ class FeatureBlockedStep:
     """
 
     def __init__(self, n_blocks: int, n_features: int, data=None):
+        from ..kernels.dense import numba as fused  # imported with the numba kernel set already
+
+        self._fused = fused
         self._data = data
         edges = np.linspace(0, n_features, n_blocks + 1).round().astype(int)
         self.blocks = [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:])]
@@ -146,8 +149,7 @@ class FeatureBlockedStep:
         trainable : tuple of names among "W", "H"
         normalisation : LossNormalisation (None: every entry is a true entry)
         """
-        from ..kernels.dense import numba as fused  # loaded with the numba kernel set already
-
+        fused = self._fused
         W = params["W"]
         eta = float(eta)
         H_rows = params["H"][rows]
@@ -177,13 +179,14 @@ class FeatureBlockedStep:
         else:
             adamw = None
         loss = config.loss
+        update_H = "H" in trainable
 
         def run_block(j):
             lo, hi = self.blocks[j]
             B_F = B[lo:hi]
             Y_F = A @ B_F.T  # (b, |F|), C-contiguous
             total = fused.loss_grad_columns_(loss.name, X_src, lo, Y_F, obs_src, loss.param, inv_n, factor, src_rows)
-            P_F = Y_F @ B_F  # before B_F is overwritten with φη of the new W_F
+            P_F = Y_F @ B_F if update_H else None  # before B_F is overwritten with φη of the new W_F
             if adamw is not None:
                 m, v, t, *rest = adamw
                 fused.adamw_leaky_(W[lo:hi], Y_F.T @ A, m[lo:hi], v[lo:hi], B_F, eta, t, *rest)
@@ -192,7 +195,7 @@ class FeatureBlockedStep:
         results = self._run(run_block)
         if update_W:
             state.opt["W"] = state.opt["W"]._replace(step=adamw[2])
-        if "H" in trainable:
+        if update_H:
             grad_A = results[0][1]
             for _, P_F in results[1:]:
                 grad_A = grad_A + P_F

@@ -342,7 +342,9 @@ def adamw_leaky_(param, grad_act, m, v, act, eta, step, lr, beta1, beta2, eps, w
 
 def _loss_columns_loop(name: str):
     """``Σ w f`` over a block of columns of some rows of X, overwriting the block's
-    reconstruction with dL/dY (a closure over the loss name, as :func:`_loss_loop`)."""
+    reconstruction with dL/dY (a closure over the loss name, as :func:`_loss_loop`, whose
+    dispatch it writes out again: one shared inline dispatcher over the four losses made both
+    loops 3-6x slower, e.g. the batch L1 loss 0.38 -> 2.2 ms, as their return types unify)."""
 
     @nb.njit(**_JIT_REDUCE)
     def loss_columns_loop(X, rows, start, Y, w2, use_w, inv_n, param, factor, rescale):
